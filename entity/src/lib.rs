@@ -1,0 +1,7 @@
+//! SeaORM entities for Switchboard. No GraphQL here: the API layer converts these models into its own
+//! output types, so storage-only columns (hashes, secrets) never reach the schema.
+
+pub mod api_token;
+pub mod event;
+pub mod organization;
+pub mod user;

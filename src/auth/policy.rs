@@ -1,0 +1,29 @@
+//! The permission matrix (DESIGN §5): which role each action needs.
+
+use super::Role;
+
+/// An action that needs a role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Permission {
+    /// See the organization and its staff directory.
+    ReadDirectory,
+    /// Manage one's own tokens and password.
+    ManageOwnCredentials,
+    /// Create, update, deactivate users and change roles.
+    ManageUsers,
+    /// Change the organization's profile and settings.
+    ManageOrganization,
+    /// Grant or remove the OWNER role, or change an owner.
+    ManageOwners,
+    /// See and revoke other users' tokens, create tokens for them.
+    ManageOthersTokens,
+}
+
+/// The lowest role that holds `permission`.
+pub fn minimum_role(permission: Permission) -> Role {
+    match permission {
+        Permission::ReadDirectory | Permission::ManageOwnCredentials => Role::Agent,
+        Permission::ManageUsers | Permission::ManageOrganization => Role::Admin,
+        Permission::ManageOwners | Permission::ManageOthersTokens => Role::Owner,
+    }
+}

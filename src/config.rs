@@ -1,0 +1,157 @@
+//! One typed configuration struct, filled from command-line flags and `SWITCHBOARD_*` environment
+//! variables. Every default is documented here and in the README.
+
+use std::net::SocketAddr;
+
+use clap::{ArgAction, Args, ValueEnum};
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// SQLite `synchronous` setting (ignored on PostgreSQL).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SqliteSync {
+    /// Durable against application crashes; the last commits may be lost on power failure (WAL).
+    Normal,
+    /// Every commit reaches the disk before it returns; about six times fewer writes per second.
+    Full,
+}
+
+/// Server configuration.
+#[derive(Args, Clone, Debug)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "SWITCHBOARD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Database: a SQLite file path, a `sqlite://` URL or a `postgres://` URL.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_DATABASE_URL",
+        default_value = "switchboard.db"
+    )]
+    pub database_url: String,
+
+    /// Maximum database connections in the pool.
+    #[arg(long, env = "SWITCHBOARD_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+
+    /// SQLite durability (`normal` or `full`).
+    #[arg(long, env = "SWITCHBOARD_SQLITE_SYNCHRONOUS", value_enum, default_value_t = SqliteSync::Normal)]
+    pub sqlite_synchronous: SqliteSync,
+
+    /// Serve GraphiQL at `/graphiql`.
+    #[arg(long, env = "SWITCHBOARD_GRAPHIQL", action = ArgAction::Set, default_value_t = true)]
+    pub graphiql: bool,
+
+    /// Allow schema introspection. When off, error messages carry no "did you mean" suggestions.
+    #[arg(long, env = "SWITCHBOARD_INTROSPECTION", action = ArgAction::Set, default_value_t = true)]
+    pub introspection: bool,
+
+    /// On an empty database, create a demo organization and print its owner token.
+    #[arg(long, env = "SWITCHBOARD_DEMO", action = ArgAction::Set, default_value_t = true)]
+    pub demo: bool,
+
+    /// Log filter (`tracing` env-filter syntax), e.g. `info` or `switchboard=debug`.
+    #[arg(long, env = "SWITCHBOARD_LOG", default_value = "info")]
+    pub log_level: String,
+
+    /// Log format.
+    #[arg(long, env = "SWITCHBOARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Deepest field nesting a query may have (introspection fields are not counted).
+    #[arg(long, env = "SWITCHBOARD_MAX_DEPTH", default_value_t = 12)]
+    pub max_depth: usize,
+
+    /// Highest query cost; a connection costs its page size times its selection.
+    #[arg(long, env = "SWITCHBOARD_MAX_COMPLEXITY", default_value_t = 20_000)]
+    pub max_complexity: usize,
+
+    /// Most aliased fields in one document.
+    #[arg(long, env = "SWITCHBOARD_MAX_ALIASES", default_value_t = 50)]
+    pub max_aliases: usize,
+
+    /// Most root fields in one operation.
+    #[arg(long, env = "SWITCHBOARD_MAX_ROOT_FIELDS", default_value_t = 20)]
+    pub max_root_fields: usize,
+
+    /// Most operations in one batched (JSON array) request.
+    #[arg(long, env = "SWITCHBOARD_MAX_BATCH", default_value_t = 10)]
+    pub max_batch: usize,
+
+    /// Largest request body in bytes.
+    #[arg(long, env = "SWITCHBOARD_MAX_BODY_BYTES", default_value_t = 1_048_576)]
+    pub max_body_bytes: usize,
+
+    /// Longest a single operation may run, in milliseconds.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_EXECUTION_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub execution_timeout_ms: u64,
+
+    /// Query cost each token (or anonymous client address) may spend per minute; 0 turns it off.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_RATE_LIMIT_PER_MINUTE",
+        default_value_t = 100_000
+    )]
+    pub rate_limit_per_minute: u64,
+
+    /// Lifetime of a session token returned by `login`, in hours.
+    #[arg(long, env = "SWITCHBOARD_SESSION_TTL_HOURS", default_value_t = 720)]
+    pub session_ttl_hours: i64,
+
+    /// Origins allowed by CORS (comma-separated); empty means no CORS headers, `*` allows any.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_CORS_ORIGINS",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub cors_origins: Vec<String>,
+
+    /// Seconds to wait for in-flight requests on shutdown.
+    #[arg(long, env = "SWITCHBOARD_SHUTDOWN_GRACE_SECONDS", default_value_t = 20)]
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Config {
+    /// The configuration with every default and the given database.
+    pub fn with_database(database_url: impl Into<String>) -> Self {
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            config: Config,
+        }
+        let mut config = <Defaults as clap::Parser>::parse_from(["switchboard"]).config;
+        config.database_url = database_url.into();
+        config
+    }
+
+    /// The database URL in the form SeaORM takes: bare paths become `sqlite://PATH?mode=rwc`.
+    pub fn normalized_database_url(&self) -> String {
+        let url = self.database_url.trim();
+        if url.starts_with("postgres://")
+            || url.starts_with("postgresql://")
+            || url.starts_with("sqlite:")
+        {
+            url.to_string()
+        } else {
+            format!("sqlite://{url}?mode=rwc")
+        }
+    }
+
+    /// Whether the database is PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.normalized_database_url().starts_with("postgres")
+    }
+}

@@ -1,0 +1,126 @@
+//! The GraphQL schema: root types merged from every capability, Relay's `node`, limits, and the
+//! one `schema_builder()` shared by the server, the tests and the SDL export.
+
+pub mod context;
+pub mod limits;
+pub mod payload;
+pub mod relay;
+
+use std::sync::Arc;
+
+use async_graphql::{
+    Context, EmptySubscription, ID, Interface, MergedObject, Object, Schema, SchemaBuilder,
+};
+
+use crate::config::Config;
+use crate::organizations::graphql::{Organization, OrganizationMutation, OrganizationQuery};
+use crate::ratelimit::RateLimiter;
+use crate::tokens::graphql::{ApiToken, TokenMutation, TokenQuery};
+use crate::users::graphql::{User, UserMutation, UserQuery};
+use context::ContextExt;
+
+/// An object with a globally unique id, fetchable with `node(id:)`.
+#[derive(Interface)]
+#[graphql(field(name = "id", ty = "ID", desc = "Globally unique, opaque id."))]
+pub enum Node {
+    /// An organization.
+    Organization(Organization),
+    /// A user.
+    User(User),
+    /// An API token.
+    ApiToken(ApiToken),
+}
+
+/// Largest list `nodes(ids:)` takes.
+pub const MAX_NODES: usize = 100;
+
+/// Relay's object lookup.
+#[derive(Default)]
+pub struct NodeQuery;
+
+async fn load_node(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option<Node>> {
+    let app = ctx.app();
+    let principal = app.principal()?;
+    principal.require(crate::auth::Permission::ReadDirectory)?;
+    let (type_name, uuid) = relay::decode_any_id(id)?;
+    let loaders = app.loaders()?;
+    Ok(match type_name.as_str() {
+        "Organization" => loaders
+            .organizations
+            .load_one(uuid)
+            .await?
+            .map(|m| Node::Organization(Organization(m))),
+        "User" => loaders
+            .users
+            .load_one(uuid)
+            .await?
+            .map(|m| Node::User(User(m))),
+        "ApiToken" => loaders
+            .api_tokens
+            .load_one(uuid)
+            .await?
+            .and_then(|m| crate::tokens::service::visible(principal, m))
+            .map(|m| Node::ApiToken(ApiToken(m))),
+        _ => None,
+    })
+}
+
+#[Object]
+impl NodeQuery {
+    /// The object with this global id, if it exists and the caller may see it.
+    async fn node(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "A global id.")] id: ID,
+    ) -> async_graphql::Result<Option<Node>> {
+        load_node(ctx, &id).await
+    }
+
+    /// The objects with these global ids, in order; null where one does not exist or is hidden.
+    #[graphql(complexity = "ids.len() * child_complexity + 1")]
+    async fn nodes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Up to 100 global ids.")] ids: Vec<ID>,
+    ) -> async_graphql::Result<Vec<Option<Node>>> {
+        if ids.len() > MAX_NODES {
+            return Err(crate::error::AppError::BadUserInput(format!(
+                "nodes takes at most {MAX_NODES} ids"
+            ))
+            .into());
+        }
+        futures_util::future::try_join_all(ids.iter().map(|id| load_node(ctx, id))).await
+    }
+}
+
+/// Every query of the API.
+#[derive(MergedObject, Default)]
+pub struct Query(NodeQuery, UserQuery, OrganizationQuery, TokenQuery);
+
+/// Every mutation of the API.
+#[derive(MergedObject, Default)]
+pub struct Mutation(UserMutation, OrganizationMutation, TokenMutation);
+
+/// The schema type.
+pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// The schema with its types and nothing configured: the SDL comes from this.
+pub fn schema_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+}
+
+/// The schema as the server runs it: limits, introspection setting and the rate limiter.
+pub fn build_schema(config: Arc<Config>, rate_limiter: Arc<RateLimiter>) -> AppSchema {
+    let mut builder = schema_builder()
+        .extension(limits::Limits::new(config.clone(), rate_limiter))
+        .limit_recursive_depth(config.max_depth.max(16) * 2 + 8);
+    if !config.introspection {
+        builder = builder.disable_introspection().disable_suggestions();
+    }
+    builder.finish()
+}
+
+/// The SDL of the schema, as written to `schema.graphql`.
+pub fn sdl() -> String {
+    schema_builder().finish().sdl()
+}

@@ -1,0 +1,100 @@
+//! Shapes shared by mutations: `userErrors`, payload plumbing, and bulk outcomes.
+
+use std::borrow::Cow;
+
+use async_graphql::{Object, OutputType, SimpleObject, TypeName};
+use uuid::Uuid;
+
+use crate::error::{AppError, AppResult, FieldError, UserErrorCode};
+use crate::graphql::relay;
+
+/// A validation or business-rule failure of a mutation's input. The mutation changed nothing.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct UserError {
+    /// Path to the offending input field, e.g. `["input", "email"]`.
+    pub field: Vec<String>,
+    /// Human-readable explanation.
+    pub message: String,
+    /// Machine-readable code.
+    pub code: UserErrorCode,
+}
+
+impl From<FieldError> for UserError {
+    fn from(e: FieldError) -> Self {
+        Self {
+            field: e.field,
+            message: e.message,
+            code: e.code,
+        }
+    }
+}
+
+/// Splits a service result into the payload's value and `userErrors`; other failures become
+/// top-level errors.
+pub fn split<T>(result: AppResult<T>) -> async_graphql::Result<(Option<T>, Vec<UserError>)> {
+    match result {
+        Ok(value) => Ok((Some(value), Vec::new())),
+        Err(AppError::Validation(errors)) => {
+            Ok((None, errors.into_iter().map(UserError::from).collect()))
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Decodes the global id in input field `field`; a malformed id or one of another type is a user
+/// error on that field.
+pub fn input_id(field: &str, id: &str, type_name: &str) -> AppResult<Uuid> {
+    relay::decode_id(id, type_name)
+        .map_err(|e| AppError::invalid(field, UserErrorCode::Invalid, e.public_message()))
+}
+
+/// The outcome of one item of a bulk mutation, in input order.
+pub struct BulkOutcome<N> {
+    /// Position of the item in the input list.
+    pub index: usize,
+    /// The resulting object when the item succeeded.
+    pub node: Option<N>,
+    /// Why the item failed; empty on success.
+    pub user_errors: Vec<UserError>,
+}
+
+impl<N> BulkOutcome<N> {
+    /// The outcome of item `index` from its service result.
+    pub fn from_result(index: usize, result: AppResult<N>) -> async_graphql::Result<Self> {
+        let (node, user_errors) = split(result)?;
+        Ok(Self {
+            index,
+            node,
+            user_errors,
+        })
+    }
+}
+
+#[Object(name_type)]
+impl<N: OutputType> BulkOutcome<N> {
+    /// Position of the item in the input list, from 0.
+    async fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Whether the item succeeded.
+    async fn ok(&self) -> bool {
+        self.user_errors.is_empty()
+    }
+
+    /// The resulting object when the item succeeded.
+    async fn node(&self) -> Option<&N> {
+        self.node.as_ref()
+    }
+
+    /// Why the item failed; empty on success.
+    async fn user_errors(&self) -> &[UserError] {
+        &self.user_errors
+    }
+}
+
+impl<N: OutputType> TypeName for BulkOutcome<N> {
+    fn type_name() -> Cow<'static, str> {
+        format!("{}BulkOutcome", N::type_name()).into()
+    }
+}

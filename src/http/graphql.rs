@@ -1,0 +1,470 @@
+//! GraphQL over HTTP (the GraphQL-over-HTTP specification): `POST /graphql` with JSON,
+//! `GET /graphql` for queries, media-type negotiation, status codes, authentication, batching,
+//! execution timeout, and GraphiQL.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql::parser::types::OperationType;
+use async_graphql::{Response as GqlResponse, Variables};
+use axum::body::to_bytes;
+use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+
+use super::error_response;
+use super::metrics::{OperationKind, Outcome};
+use crate::AppState;
+use crate::auth::{self, Principal};
+use crate::error::AppError;
+use crate::graphql::context::RequestCtx;
+use crate::graphql::limits::{MetaSnapshot, RequestMeta, Stage, coded_error};
+use crate::ratelimit::RateStatus;
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+const JSON: &str = "application/json";
+
+/// The response media type the client accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MediaType {
+    /// `application/graphql-response+json`: status codes follow the outcome.
+    GraphqlResponse,
+    /// `application/json`: 200 for every well-formed request.
+    Json,
+}
+
+impl MediaType {
+    fn as_str(self) -> &'static str {
+        match self {
+            MediaType::GraphqlResponse => GRAPHQL_RESPONSE,
+            MediaType::Json => JSON,
+        }
+    }
+}
+
+/// Picks the response media type from `Accept`; `None` when nothing acceptable is offered.
+fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return Some(MediaType::Json);
+    };
+    let mut json = false;
+    let mut wildcard = false;
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let refused = parts.any(|p| {
+            let p = p.trim();
+            p.strip_prefix("q=")
+                .is_some_and(|q| q.trim().parse::<f32>().ok() == Some(0.0))
+        });
+        if refused {
+            continue;
+        }
+        match media.as_str() {
+            GRAPHQL_RESPONSE => return Some(MediaType::GraphqlResponse),
+            JSON => json = true,
+            "*/*" | "application/*" => wildcard = true,
+            _ => {}
+        }
+    }
+    (json || wildcard).then_some(MediaType::Json)
+}
+
+fn bearer(headers: &HeaderMap) -> Result<Option<String>, AppError> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let value = value
+            .to_str()
+            .map_err(|_| AppError::Unauthenticated("malformed Authorization header".into()))?;
+        let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+        if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+            return Err(AppError::Unauthenticated(
+                "the Authorization header must be `Bearer <token>`".into(),
+            ));
+        }
+        return Ok(Some(token.trim().to_string()));
+    }
+    if let Some(value) = headers.get("x-api-key") {
+        let token = value
+            .to_str()
+            .map_err(|_| AppError::Unauthenticated("malformed X-Api-Key header".into()))?;
+        return Ok(Some(token.trim().to_string()));
+    }
+    Ok(None)
+}
+
+/// Authenticates the request; `Ok(None)` for requests without credentials.
+async fn principal(state: &AppState, headers: &HeaderMap) -> Result<Option<Principal>, AppError> {
+    match bearer(headers)? {
+        Some(token) => Ok(Some(auth::authenticate(&state.db, &token).await?)),
+        None => Ok(None),
+    }
+}
+
+fn auth_failure(state: &AppState, error: AppError) -> Response {
+    state
+        .metrics
+        .record(OperationKind::Unknown, Outcome::Unauthenticated, 0.0);
+    match error {
+        AppError::Unauthenticated(_) => {
+            let mut response = error_response(
+                StatusCode::UNAUTHORIZED,
+                &error.public_message(),
+                error.code(),
+            );
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+        }
+        other => {
+            let _ = other.clone().into_graphql();
+            error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &other.public_message(),
+                other.code(),
+            )
+        }
+    }
+}
+
+/// One GraphQL request as read off the wire.
+struct Incoming {
+    query: String,
+    operation_name: Option<String>,
+    variables: Variables,
+}
+
+fn bad_request(message: impl Into<String>) -> Response {
+    error_response(StatusCode::BAD_REQUEST, &message.into(), "BAD_REQUEST")
+}
+
+fn parse_incoming(value: serde_json::Value) -> Result<Incoming, Response> {
+    let serde_json::Value::Object(mut map) = value else {
+        return Err(bad_request("the request body must be a JSON object"));
+    };
+    let query = match map.remove("query") {
+        Some(serde_json::Value::String(q)) if !q.trim().is_empty() => q,
+        Some(serde_json::Value::String(_)) | None | Some(serde_json::Value::Null) => {
+            return Err(bad_request("the request has no `query`"));
+        }
+        Some(_) => return Err(bad_request("`query` must be a string")),
+    };
+    let operation_name = match map.remove("operationName") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(name)) => Some(name),
+        Some(_) => return Err(bad_request("`operationName` must be a string")),
+    };
+    let variables = match map.remove("variables") {
+        None | Some(serde_json::Value::Null) => Variables::default(),
+        Some(value @ serde_json::Value::Object(_)) => Variables::from_json(value),
+        Some(_) => return Err(bad_request("`variables` must be an object")),
+    };
+    Ok(Incoming {
+        query,
+        operation_name,
+        variables,
+    })
+}
+
+/// The result of executing one operation.
+struct Executed {
+    response: GqlResponse,
+    meta: MetaSnapshot,
+}
+
+async fn execute(
+    state: &AppState,
+    ctx: &Arc<RequestCtx>,
+    rate_key: Option<String>,
+    incoming: Incoming,
+    get_request: bool,
+) -> Executed {
+    let started = Instant::now();
+    let meta = Arc::new(RequestMeta::new(
+        incoming.operation_name.clone(),
+        get_request,
+        rate_key,
+    ));
+    let mut request = async_graphql::Request::new(incoming.query)
+        .variables(incoming.variables)
+        .data(ctx.clone())
+        .data(meta.clone());
+    if let Some(name) = incoming.operation_name {
+        request = request.operation_name(name);
+    }
+    let timeout = Duration::from_millis(state.config.execution_timeout_ms.max(1));
+    let (response, timed_out) = match tokio::time::timeout(timeout, state.schema.execute(request))
+        .await
+    {
+        Ok(response) => (response, false),
+        Err(_) => {
+            let error = AppError::Timeout;
+            (
+                GqlResponse::from_errors(vec![coded_error(error.public_message(), error.code())]),
+                true,
+            )
+        }
+    };
+    let snapshot = meta.snapshot();
+    let kind = match snapshot.operation_type {
+        Some(OperationType::Query) => OperationKind::Query,
+        Some(OperationType::Mutation) => OperationKind::Mutation,
+        Some(OperationType::Subscription) => OperationKind::Subscription,
+        None => OperationKind::Unknown,
+    };
+    let outcome = if timed_out {
+        Outcome::Timeout
+    } else {
+        match snapshot.stage {
+            Stage::RateLimited => Outcome::RateLimited,
+            Stage::Executing if response.errors.is_empty() => Outcome::Ok,
+            Stage::Executing => Outcome::Error,
+            _ => Outcome::Rejected,
+        }
+    };
+    state
+        .metrics
+        .record(kind, outcome, started.elapsed().as_secs_f64());
+    Executed {
+        response,
+        meta: snapshot,
+    }
+}
+
+/// Status code of a single operation's response.
+fn status_of(executed: &Executed, media: MediaType) -> StatusCode {
+    match executed.meta.stage {
+        Stage::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        Stage::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        Stage::ParseFailed => StatusCode::BAD_REQUEST,
+        Stage::Executing => StatusCode::OK,
+        Stage::Received | Stage::Rejected => match media {
+            MediaType::GraphqlResponse if !executed.response.errors.is_empty() => {
+                StatusCode::BAD_REQUEST
+            }
+            _ => StatusCode::OK,
+        },
+    }
+}
+
+fn rate_headers(headers: &mut HeaderMap, rate: Option<RateStatus>, retry_after: Option<u64>) {
+    if let Some(rate) = rate.filter(|r| r.limit > 0) {
+        headers.insert("x-ratelimit-limit", HeaderValue::from(rate.limit));
+        headers.insert("x-ratelimit-remaining", HeaderValue::from(rate.remaining));
+        headers.insert("x-ratelimit-reset", HeaderValue::from(rate.reset_secs));
+    }
+    if let Some(seconds) = retry_after {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+}
+
+fn json_response(status: StatusCode, media: MediaType, body: Vec<u8>) -> Response {
+    (status, [(header::CONTENT_TYPE, media.as_str())], body).into_response()
+}
+
+fn serialize<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_else(|_| {
+        super::error_body("internal server error", "INTERNAL_SERVER_ERROR")
+            .to_string()
+            .into_bytes()
+    })
+}
+
+fn client_addr(request: &Request) -> Option<String> {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| format!("ip:{}", addr.ip()))
+}
+
+fn rate_key(
+    state: &AppState,
+    principal: Option<&Principal>,
+    addr: Option<String>,
+) -> Option<String> {
+    if !state.rate_limiter.enabled() {
+        return None;
+    }
+    match principal {
+        Some(p) => Some(format!("token:{}", p.token_id)),
+        None => addr,
+    }
+}
+
+/// `POST /graphql`.
+pub async fn post_handler(State(state): State<AppState>, request: Request) -> Response {
+    let headers = request.headers().clone();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if content_type != JSON {
+        return error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the request as application/json",
+            "UNSUPPORTED_MEDIA_TYPE",
+        );
+    }
+    let Some(media) = negotiate(&headers) else {
+        return error_response(
+            StatusCode::NOT_ACCEPTABLE,
+            "this endpoint answers application/graphql-response+json or application/json",
+            "NOT_ACCEPTABLE",
+        );
+    };
+    let addr = client_addr(&request);
+    let limit = state.config.max_body_bytes;
+    let body = match to_bytes(request.into_body(), limit).await {
+        Ok(body) => body,
+        Err(_) => {
+            return error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("the request body is larger than {limit} bytes"),
+                "PAYLOAD_TOO_LARGE",
+            );
+        }
+    };
+    let value: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(value) => value,
+        Err(error) => return bad_request(format!("the request body is not valid JSON: {error}")),
+    };
+    let principal = match principal(&state, &headers).await {
+        Ok(p) => p,
+        Err(error) => return auth_failure(&state, error),
+    };
+    let rate_key = rate_key(&state, principal.as_ref(), addr);
+    let ctx = Arc::new(RequestCtx::new(state.clone(), principal));
+
+    match value {
+        serde_json::Value::Array(items) => {
+            if items.is_empty() {
+                return bad_request("the batch is empty");
+            }
+            if items.len() > state.config.max_batch {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    &format!(
+                        "the batch has {} operations; the limit is {}",
+                        items.len(),
+                        state.config.max_batch
+                    ),
+                    "QUERY_TOO_COMPLEX",
+                );
+            }
+            let mut incoming = Vec::with_capacity(items.len());
+            for item in items {
+                match parse_incoming(item) {
+                    Ok(i) => incoming.push(i),
+                    Err(response) => return response,
+                }
+            }
+            let mut responses = Vec::with_capacity(incoming.len());
+            let mut last_rate = None;
+            let mut retry_after = None;
+            for item in incoming {
+                let executed = execute(&state, &ctx, rate_key.clone(), item, false).await;
+                last_rate = executed.meta.rate.or(last_rate);
+                retry_after = executed.meta.retry_after.or(retry_after);
+                responses.push(executed.response);
+            }
+            let mut response = json_response(StatusCode::OK, media, serialize(&responses));
+            rate_headers(response.headers_mut(), last_rate, retry_after);
+            response
+        }
+        other => {
+            let incoming = match parse_incoming(other) {
+                Ok(i) => i,
+                Err(response) => return response,
+            };
+            let executed = execute(&state, &ctx, rate_key, incoming, false).await;
+            respond(executed, media)
+        }
+    }
+}
+
+fn respond(executed: Executed, media: MediaType) -> Response {
+    let status = status_of(&executed, media);
+    let mut response = json_response(status, media, serialize(&executed.response));
+    rate_headers(
+        response.headers_mut(),
+        executed.meta.rate,
+        executed.meta.retry_after,
+    );
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    }
+    response
+}
+
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
+}
+
+/// The GraphiQL page.
+pub async fn graphiql() -> Html<String> {
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .title("Switchboard GraphiQL")
+            .finish(),
+    )
+}
+
+/// `GET /graphql`: GraphiQL for browsers, otherwise queries (never mutations) from the URL.
+pub async fn get_handler(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+    request: Request,
+) -> Response {
+    let headers = request.headers().clone();
+    let param = |name: &str| params.get(name).cloned();
+    if param("query").is_none() && wants_html(&headers) && state.config.graphiql {
+        return graphiql().await.into_response();
+    }
+    let Some(media) = negotiate(&headers) else {
+        return error_response(
+            StatusCode::NOT_ACCEPTABLE,
+            "this endpoint answers application/graphql-response+json or application/json",
+            "NOT_ACCEPTABLE",
+        );
+    };
+    let Some(query) = param("query").filter(|q| !q.trim().is_empty()) else {
+        return bad_request("the request has no `query` parameter");
+    };
+    let variables = match param("variables") {
+        None => Variables::default(),
+        Some(raw) => match serde_json::from_str::<serde_json::Value>(&raw) {
+            Ok(value @ serde_json::Value::Object(_)) => Variables::from_json(value),
+            Ok(serde_json::Value::Null) => Variables::default(),
+            _ => return bad_request("`variables` must be a JSON object"),
+        },
+    };
+    let addr = client_addr(&request);
+    let principal = match principal(&state, &headers).await {
+        Ok(p) => p,
+        Err(error) => return auth_failure(&state, error),
+    };
+    let rate_key = rate_key(&state, principal.as_ref(), addr);
+    let ctx = Arc::new(RequestCtx::new(state.clone(), principal));
+    let incoming = Incoming {
+        query,
+        operation_name: param("operationName").filter(|n| !n.is_empty()),
+        variables,
+    };
+    let executed = execute(&state, &ctx, rate_key, incoming, true).await;
+    respond(executed, media)
+}

@@ -1,0 +1,134 @@
+//! Switchboard: a self-hosted communications platform with one GraphQL API.
+//!
+//! [`build_app`] is the one way to assemble the server; `main` and the tests both use it.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod graphql;
+pub mod http;
+pub mod organizations;
+pub mod ratelimit;
+pub mod telemetry;
+pub mod tenancy;
+pub mod tokens;
+pub mod users;
+pub mod validate;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+
+pub use config::Config;
+use graphql::AppSchema;
+use http::metrics::Metrics;
+use ratelimit::RateLimiter;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database pool.
+    pub db: DatabaseConnection,
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// The GraphQL schema.
+    pub schema: AppSchema,
+    /// Per-token cost budgets.
+    pub rate_limiter: Arc<RateLimiter>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+/// An assembled server, not yet listening.
+pub struct App {
+    /// Shared state (database, schema, config).
+    pub state: AppState,
+    /// All routes with their middleware.
+    pub router: Router,
+}
+
+/// Connects to the database, applies migrations and assembles the router.
+pub async fn build_app(config: Config) -> anyhow::Result<App> {
+    let config = Arc::new(config);
+    let db = db::connect(&config).await?;
+    db::migrate(&db).await?;
+    let rate_limiter = Arc::new(RateLimiter::new(config.rate_limit_per_minute));
+    let schema = graphql::build_schema(config.clone(), rate_limiter.clone());
+    let state = AppState {
+        db,
+        config,
+        schema,
+        rate_limiter,
+        metrics: Arc::new(Metrics::default()),
+    };
+    let router = http::router(state.clone());
+    Ok(App { state, router })
+}
+
+impl App {
+    /// Serves on `listener` until `shutdown` completes, then drains in-flight requests for at most
+    /// the configured grace period.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let grace = Duration::from_secs(self.state.config.shutdown_grace_seconds);
+        let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(
+            listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stopped_tx.send(());
+        });
+        let drain = async move {
+            let _ = stopped_rx.await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            result = server => result?,
+            () = drain => tracing::warn!("shutdown grace period over; dropping open connections"),
+        }
+        self.state.db.clone().close().await?;
+        Ok(())
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

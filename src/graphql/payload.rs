@@ -70,6 +70,7 @@ impl<N> BulkOutcome<N> {
     }
 }
 
+/// The outcome of one item of a bulk mutation, in input order.
 #[Object(name_type)]
 impl<N: OutputType> BulkOutcome<N> {
     /// Position of the item in the input list, from 0.

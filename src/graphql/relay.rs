@@ -323,6 +323,7 @@ pub struct Edge<N> {
     node: N,
 }
 
+/// An item of a list with its cursor.
 #[Object(name_type)]
 impl<N: OutputType> Edge<N> {
     /// Opaque position of this item, for `after`/`before`.
@@ -370,6 +371,7 @@ impl<N> Connection<N> {
     }
 }
 
+/// A page of a list, per the Relay cursor connection specification.
 #[Object(name_type)]
 impl<N: OutputType> Connection<N> {
     /// The items of the page with their cursors.

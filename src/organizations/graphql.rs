@@ -12,6 +12,7 @@ use crate::graphql::relay::encode_id;
 #[derive(Clone)]
 pub struct Organization(pub entity::organization::Model);
 
+/// An organization: the tenant that owns every other object.
 #[Object]
 impl Organization {
     /// Globally unique, opaque id.
@@ -140,7 +141,7 @@ impl OrganizationMutation {
     async fn update_organization(
         &self,
         ctx: &Context<'_>,
-        input: UpdateOrganizationInput,
+        #[graphql(desc = "The mutation's input.")] input: UpdateOrganizationInput,
     ) -> async_graphql::Result<UpdateOrganizationPayload> {
         let app = ctx.app();
         let principal = app.principal()?;

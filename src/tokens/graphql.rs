@@ -33,6 +33,7 @@ pub enum ApiTokenStatus {
 #[derive(Clone)]
 pub struct ApiToken(pub entity::api_token::Model);
 
+/// A bearer credential of a user. The secret is shown once, at creation; only a prefix remains.
 #[Object]
 impl ApiToken {
     /// Globally unique, opaque id.
@@ -212,7 +213,7 @@ impl TokenMutation {
     async fn create_api_token(
         &self,
         ctx: &Context<'_>,
-        input: CreateApiTokenInput,
+        #[graphql(desc = "The mutation's input.")] input: CreateApiTokenInput,
     ) -> async_graphql::Result<CreateApiTokenPayload> {
         let app = ctx.app();
         let principal = app.principal()?;
@@ -247,7 +248,7 @@ impl TokenMutation {
     async fn revoke_api_token(
         &self,
         ctx: &Context<'_>,
-        input: RevokeApiTokenInput,
+        #[graphql(desc = "The mutation's input.")] input: RevokeApiTokenInput,
     ) -> async_graphql::Result<RevokeApiTokenPayload> {
         let app = ctx.app();
         let principal = app.principal()?;

@@ -46,6 +46,7 @@ fn json_strings(value: &serde_json::Value) -> Vec<String> {
     serde_json::from_value(value.clone()).unwrap_or_default()
 }
 
+/// A staff member who signs in and works conversations.
 #[Object]
 impl User {
     /// Globally unique, opaque id.
@@ -180,6 +181,7 @@ pub struct UserOrder {
 /// Who is calling.
 pub struct Viewer;
 
+/// Who is calling: the authenticated user, their organization and roles.
 #[Object]
 impl Viewer {
     /// The authenticated user.
@@ -416,7 +418,7 @@ impl UserMutation {
     async fn create_user(
         &self,
         ctx: &Context<'_>,
-        input: CreateUserInput,
+        #[graphql(desc = "The mutation's input.")] input: CreateUserInput,
     ) -> async_graphql::Result<UserPayload> {
         let app = ctx.app();
         let new = NewUser {
@@ -441,7 +443,7 @@ impl UserMutation {
     async fn update_user(
         &self,
         ctx: &Context<'_>,
-        input: UpdateUserInput,
+        #[graphql(desc = "The mutation's input.")] input: UpdateUserInput,
     ) -> async_graphql::Result<UserPayload> {
         let app = ctx.app();
         let principal = app.principal()?;
@@ -472,7 +474,7 @@ impl UserMutation {
     async fn deactivate_user(
         &self,
         ctx: &Context<'_>,
-        input: UserIdInput,
+        #[graphql(desc = "The mutation's input.")] input: UserIdInput,
     ) -> async_graphql::Result<UserPayload> {
         set_status(ctx, input, service::UserStatus::Deactivated).await
     }
@@ -481,7 +483,7 @@ impl UserMutation {
     async fn reactivate_user(
         &self,
         ctx: &Context<'_>,
-        input: UserIdInput,
+        #[graphql(desc = "The mutation's input.")] input: UserIdInput,
     ) -> async_graphql::Result<UserPayload> {
         set_status(ctx, input, service::UserStatus::Active).await
     }
@@ -490,7 +492,7 @@ impl UserMutation {
     async fn set_user_roles(
         &self,
         ctx: &Context<'_>,
-        input: SetUserRolesInput,
+        #[graphql(desc = "The mutation's input.")] input: SetUserRolesInput,
     ) -> async_graphql::Result<UserPayload> {
         let app = ctx.app();
         let principal = app.principal()?;
@@ -505,7 +507,7 @@ impl UserMutation {
     async fn set_password(
         &self,
         ctx: &Context<'_>,
-        input: SetPasswordInput,
+        #[graphql(desc = "The mutation's input.")] input: SetPasswordInput,
     ) -> async_graphql::Result<UserPayload> {
         let app = ctx.app();
         let principal = app.principal()?;
@@ -530,7 +532,7 @@ impl UserMutation {
     async fn login(
         &self,
         ctx: &Context<'_>,
-        input: LoginInput,
+        #[graphql(desc = "The mutation's input.")] input: LoginInput,
     ) -> async_graphql::Result<LoginPayload> {
         let app = ctx.app();
         let credentials = service::Login {

@@ -1,0 +1,13 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Integration tests through HTTP against the app started in-process on a fresh database.
+//! Every test runs on SQLite; with `SWITCHBOARD_TEST_POSTGRES_URL` set they run on PostgreSQL.
+
+mod common;
+
+mod auth;
+mod limits;
+mod ops;
+mod schema;
+mod tenancy;
+mod transport;
+mod users;

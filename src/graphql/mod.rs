@@ -21,6 +21,7 @@ use context::ContextExt;
 
 /// An object with a globally unique id, fetchable with `node(id:)`.
 #[derive(Interface)]
+#[allow(clippy::large_enum_variant)]
 #[graphql(field(name = "id", ty = "ID", desc = "Globally unique, opaque id."))]
 pub enum Node {
     /// An organization.

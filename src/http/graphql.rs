@@ -141,26 +141,26 @@ fn bad_request(message: impl Into<String>) -> Response {
     error_response(StatusCode::BAD_REQUEST, &message.into(), "BAD_REQUEST")
 }
 
-fn parse_incoming(value: serde_json::Value) -> Result<Incoming, Response> {
+fn parse_incoming(value: serde_json::Value) -> Result<Incoming, &'static str> {
     let serde_json::Value::Object(mut map) = value else {
-        return Err(bad_request("the request body must be a JSON object"));
+        return Err("the request body must be a JSON object");
     };
     let query = match map.remove("query") {
         Some(serde_json::Value::String(q)) if !q.trim().is_empty() => q,
         Some(serde_json::Value::String(_)) | None | Some(serde_json::Value::Null) => {
-            return Err(bad_request("the request has no `query`"));
+            return Err("the request has no `query`");
         }
-        Some(_) => return Err(bad_request("`query` must be a string")),
+        Some(_) => return Err("`query` must be a string"),
     };
     let operation_name = match map.remove("operationName") {
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::String(name)) => Some(name),
-        Some(_) => return Err(bad_request("`operationName` must be a string")),
+        Some(_) => return Err("`operationName` must be a string"),
     };
     let variables = match map.remove("variables") {
         None | Some(serde_json::Value::Null) => Variables::default(),
         Some(value @ serde_json::Value::Object(_)) => Variables::from_json(value),
-        Some(_) => return Err(bad_request("`variables` must be an object")),
+        Some(_) => return Err("`variables` must be an object"),
     };
     Ok(Incoming {
         query,
@@ -363,7 +363,7 @@ pub async fn post_handler(State(state): State<AppState>, request: Request) -> Re
             for item in items {
                 match parse_incoming(item) {
                     Ok(i) => incoming.push(i),
-                    Err(response) => return response,
+                    Err(message) => return bad_request(message),
                 }
             }
             let mut responses = Vec::with_capacity(incoming.len());
@@ -382,7 +382,7 @@ pub async fn post_handler(State(state): State<AppState>, request: Request) -> Re
         other => {
             let incoming = match parse_incoming(other) {
                 Ok(i) => i,
-                Err(response) => return response,
+                Err(message) => return bad_request(message),
             };
             let executed = execute(&state, &ctx, rate_key, incoming, false).await;
             respond(executed, media)

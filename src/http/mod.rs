@@ -117,3 +117,38 @@ pub fn router(state: AppState) -> Router {
     let cors_origins = state.config.cors_origins.clone();
     with_middleware(router.with_state(state), &cors_origins)
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::{Body, to_bytes};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_internal_server_error_with_a_request_id() {
+        let router = with_middleware(
+            Router::new().route(
+                "/boom",
+                get(|| async {
+                    if true {
+                        panic!("resolver exploded with secret detail");
+                    }
+                    "unreachable"
+                }),
+            ),
+            &[],
+        );
+        let Ok(response) = router
+            .oneshot(Request::builder().uri("/boom").body(Body::empty()).unwrap_or_default())
+            .await;
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(response.headers().contains_key(&REQUEST_ID));
+        let body = to_bytes(response.into_body(), 1 << 16).await.unwrap_or_default();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        assert_eq!(
+            body,
+            serde_json::json!({ "errors": [{ "message": "internal server error", "extensions": { "code": "INTERNAL_SERVER_ERROR" } }] })
+        );
+    }
+}

@@ -284,7 +284,7 @@ async fn an_email_in_two_organizations_needs_the_organization() {
         )
         .await;
     assert_eq!(body["data"]["login"]["userErrors"][0]["code"], "AMBIGUOUS");
-    let input = json!({ "email": "owner@acme.test", "password": "correct horse battery", "organization": "globex" });
+    let input = json!({ "email": "owner@acme.test", "password": "correct horse battery", "organization": other.slug });
     let (_, _, body) = app
         .post(
             None,

@@ -577,3 +577,52 @@ async fn update_organization_validates_and_records() {
     );
     assert_eq!(app.count("events").await, events + 2);
 }
+
+#[tokio::test]
+async fn mutations_write_events_with_actor_subject_and_payload() {
+    use sea_orm::{EntityTrait, QueryOrder};
+
+    let app = TestApp::spawn().await;
+    let (id, _) = app.user_with_token("ann@acme.test", &["AGENT"]).await;
+    app.data(
+        &app.org.token,
+        "mutation($id: ID!) { setUserRoles(input: { id: $id, roles: [ADMIN] }) { userErrors { code } } }",
+        json!({ "id": id }),
+    )
+    .await;
+    let events = entity::event::Entity::find()
+        .order_by_asc(entity::event::Column::Seq)
+        .all(&app.state.db)
+        .await
+        .expect("events");
+    let owner = events
+        .iter()
+        .find(|e| e.event_type == "organization.created")
+        .map(|e| e.org_id)
+        .expect("organization.created");
+    let summary: Vec<(String, String)> = events
+        .iter()
+        .map(|e| (e.event_type.clone(), e.subject_type.clone()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("organization.created", "Organization"),
+            ("user.created", "User"),
+            ("user.created", "User"),
+            ("api_token.created", "ApiToken"),
+            ("user.roles_changed", "User"),
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    assert!(events.iter().all(|e| e.org_id == owner));
+    assert!(events.windows(2).all(|w| w[0].seq < w[1].seq));
+    let last = events.last().expect("last event");
+    let owner_user = switchboard::graphql::relay::decode_id(&app.org.owner_id, "User").ok();
+    assert_eq!(last.actor_user_id, owner_user);
+    assert_eq!(
+        Some(last.subject_id),
+        switchboard::graphql::relay::decode_id(&id, "User").ok()
+    );
+    assert_eq!(last.payload, json!({ "before": "AGENT", "after": "ADMIN" }));
+}

@@ -38,6 +38,11 @@ impl RateLimiter {
         }
     }
 
+    /// The budget per minute (0 when off).
+    pub fn per_minute(&self) -> u64 {
+        self.per_minute
+    }
+
     /// Whether limiting is on.
     pub fn enabled(&self) -> bool {
         self.per_minute > 0

@@ -10,7 +10,7 @@ pub struct Model {
     #[sea_orm(unique)]
     pub id: Uuid,
     pub org_id: Uuid,
-    /// Dotted name, e.g. `user.created`.
+    /// Upper-snake name, e.g. `USER_CREATED`.
     pub event_type: String,
     /// Kind of the subject, e.g. `User`.
     pub subject_type: String,

@@ -194,39 +194,48 @@ struct Shape {
     visited: usize,
 }
 
-/// Fields visited before the document is refused outright (fragment bombs).
-const MAX_VISITED_FIELDS: usize = 20_000;
+/// Selections (fields, spreads, inline fragments) visited, with fragments expanded, before a
+/// document is refused outright. Validation and execution expand fragments too, so a document
+/// that expands beyond this (a "fragment bomb") is refused before either runs.
+const MAX_VISITED_SELECTIONS: usize = 5_000;
 
+/// Walks a selection set with fragments expanded, counting depth (outside introspection), aliases,
+/// root fields and selections; stops once past [`MAX_VISITED_SELECTIONS`].
 fn walk(
     doc: &ExecutableDocument,
     set: &SelectionSet,
-    depth: usize,
+    depth: Option<usize>,
     shape: &mut Shape,
     fragments_on_path: &mut HashSet<String>,
 ) {
     for selection in &set.items {
-        if shape.visited > MAX_VISITED_FIELDS {
+        shape.visited += 1;
+        if shape.visited > MAX_VISITED_SELECTIONS {
             return;
         }
         match &selection.node {
             Selection::Field(field) => {
                 let field = &field.node;
-                shape.visited += 1;
                 if field.alias.is_some() {
                     shape.aliases += 1;
                 }
-                if depth == 0 {
+                if depth == Some(0) {
                     shape.root_fields += 1;
                 }
                 let name = field.name.node.as_str();
-                if name == "__schema" || name == "__type" {
-                    continue;
-                }
-                shape.depth = shape.depth.max(depth + 1);
+                // Introspection is walked (its aliases and size count) but its depth does not.
+                let inner = match depth {
+                    Some(_) if name == "__schema" || name == "__type" => None,
+                    Some(d) => {
+                        shape.depth = shape.depth.max(d + 1);
+                        Some(d + 1)
+                    }
+                    None => None,
+                };
                 walk(
                     doc,
                     &field.selection_set.node,
-                    depth + 1,
+                    inner,
                     shape,
                     fragments_on_path,
                 );
@@ -259,6 +268,15 @@ fn walk(
     }
 }
 
+/// Whether a parse failure is about nesting (the parser's recursion or stack limit).
+fn is_nesting_error(error: &async_graphql::parser::Error) -> bool {
+    match error {
+        async_graphql::parser::Error::RecursionLimitExceeded => true,
+        async_graphql::parser::Error::Syntax { message, .. } => message.contains("stack limit"),
+        _ => false,
+    }
+}
+
 fn selected_operation<'a>(
     doc: &'a ExecutableDocument,
     name: Option<&str>,
@@ -282,11 +300,9 @@ impl LimitsExtension {
         meta: Option<&RequestMeta>,
     ) -> ServerResult<()> {
         let operation_name = meta.and_then(|m| m.with(|i| i.operation_name.clone()));
-        let Some(operation) = selected_operation(doc, operation_name.as_deref()) else {
-            // Validation reports the missing or unknown operation.
-            return Ok(());
-        };
-        if let Some(meta) = meta {
+        // A missing or unknown operation is reported by validation, after the walk below.
+        let operation = selected_operation(doc, operation_name.as_deref());
+        if let (Some(meta), Some(operation)) = (meta, operation) {
             let ty = operation.node.ty;
             let refused = meta.with(|m| {
                 m.operation_type = Some(ty);
@@ -300,14 +316,41 @@ impl LimitsExtension {
                 ));
             }
         }
+        // Every fragment definition and every operation is walked: validation expands all of them.
         let mut shape = Shape::default();
-        walk(
-            doc,
-            &operation.node.selection_set.node,
-            0,
-            &mut shape,
-            &mut HashSet::new(),
-        );
+        for fragment in doc.fragments.values() {
+            let mut fragment_shape = Shape {
+                visited: shape.visited,
+                ..Shape::default()
+            };
+            walk(
+                doc,
+                &fragment.node.selection_set.node,
+                None,
+                &mut fragment_shape,
+                &mut HashSet::new(),
+            );
+            shape.visited = fragment_shape.visited;
+        }
+        for (_, op) in doc.operations.iter() {
+            let mut op_shape = Shape {
+                visited: shape.visited,
+                ..Shape::default()
+            };
+            walk(
+                doc,
+                &op.node.selection_set.node,
+                Some(0),
+                &mut op_shape,
+                &mut HashSet::new(),
+            );
+            shape.visited = op_shape.visited;
+            shape.depth = shape.depth.max(op_shape.depth);
+            shape.aliases += op_shape.aliases;
+            if operation.is_some_and(|selected| std::ptr::eq(op, selected)) {
+                shape.root_fields = op_shape.root_fields;
+            }
+        }
         let too_complex = |message: String| {
             if let Some(meta) = meta {
                 meta.with(|m| m.stage = Stage::Rejected);
@@ -315,9 +358,9 @@ impl LimitsExtension {
             Err(app_error(AppError::QueryTooComplex(message)))
         };
         let config = &self.config;
-        if shape.visited > MAX_VISITED_FIELDS {
+        if shape.visited > MAX_VISITED_SELECTIONS {
             return too_complex(format!(
-                "query expands to more than {MAX_VISITED_FIELDS} fields"
+                "query expands to more than {MAX_VISITED_SELECTIONS} selections"
             ));
         }
         if shape.depth > config.max_depth {
@@ -363,14 +406,14 @@ impl Extension for LimitsExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let meta = self.meta(ctx);
+        // Parsed here rather than by `next`: async-graphql's own post-parse check expands fragments
+        // without bound, so the bounded walk in `check_shape` must come first.
+        let _ = (next, variables);
         let doc = match self.cached(query) {
             Some(doc) => doc,
-            None => match next.run(ctx, query, variables).await {
-                Ok(doc) => {
-                    self.remember(query, &doc);
-                    doc
-                }
-                Err(error) if error.message.starts_with("The recursion depth") => {
+            None => match async_graphql::parser::parse_query(query) {
+                Ok(doc) => doc,
+                Err(error) if is_nesting_error(&error) => {
                     if let Some(meta) = meta {
                         meta.with(|m| m.stage = Stage::Rejected);
                     }
@@ -379,20 +422,20 @@ impl Extension for LimitsExtension {
                         self.config.max_depth
                     ))));
                 }
-                Err(mut error) => {
+                Err(error) => {
                     if let Some(meta) = meta {
                         meta.with(|m| m.stage = Stage::ParseFailed);
                     }
-                    if !has_code(&error) {
-                        let mut ext = ErrorExtensionValues::default();
-                        ext.set("code", "GRAPHQL_PARSE_FAILED");
-                        error.extensions = Some(ext);
-                    }
+                    let mut error = ServerError::from(error);
+                    let mut ext = ErrorExtensionValues::default();
+                    ext.set("code", "GRAPHQL_PARSE_FAILED");
+                    error.extensions = Some(ext);
                     return Err(error);
                 }
             },
         };
         self.check_shape(&doc, meta)?;
+        self.remember(query, &doc);
         Ok(doc)
     }
 
@@ -432,6 +475,13 @@ impl Extension for LimitsExtension {
             && let Some(key) = meta.with(|m| m.rate_key.clone())
         {
             let cost = result.complexity.max(1) as u64;
+            if cost > self.rate_limiter.per_minute() {
+                reject(Stage::Rejected);
+                return Err(vec![app_error(AppError::QueryTooComplex(format!(
+                    "query costs {cost}, more than the rate limit of {} per minute",
+                    self.rate_limiter.per_minute()
+                )))]);
+            }
             match self.rate_limiter.spend(&key, cost) {
                 Ok(status) => meta.with(|m| m.rate = Some(status)),
                 Err((status, retry_after_secs)) => {

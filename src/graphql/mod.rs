@@ -112,9 +112,7 @@ pub fn schema_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
 
 /// The schema as the server runs it: limits, introspection setting and the rate limiter.
 pub fn build_schema(config: Arc<Config>, rate_limiter: Arc<RateLimiter>) -> AppSchema {
-    let mut builder = schema_builder()
-        .extension(limits::Limits::new(config.clone(), rate_limiter))
-        .limit_recursive_depth(config.max_depth.max(16) * 2 + 8);
+    let mut builder = schema_builder().extension(limits::Limits::new(config.clone(), rate_limiter));
     if !config.introspection {
         builder = builder.disable_introspection().disable_suggestions();
     }

@@ -45,32 +45,35 @@ impl MediaType {
     }
 }
 
-/// Picks the response media type from `Accept`; `None` when nothing acceptable is offered.
+/// Picks the response media type from `Accept` by quality value; on a tie
+/// `application/graphql-response+json` wins. No `Accept` means `application/json` (the
+/// GraphQL-over-HTTP rule for legacy clients); `None` when nothing acceptable is offered.
 fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
     let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
         return Some(MediaType::Json);
     };
-    let mut json = false;
-    let mut wildcard = false;
+    let (mut graphql, mut json) = (0.0_f32, 0.0_f32);
     for range in accept.split(',') {
         let mut parts = range.split(';');
         let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
-        let refused = parts.any(|p| {
-            let p = p.trim();
-            p.strip_prefix("q=")
-                .is_some_and(|q| q.trim().parse::<f32>().ok() == Some(0.0))
-        });
-        if refused {
-            continue;
-        }
+        let quality = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
         match media.as_str() {
-            GRAPHQL_RESPONSE => return Some(MediaType::GraphqlResponse),
-            JSON => json = true,
-            "*/*" | "application/*" => wildcard = true,
+            GRAPHQL_RESPONSE => graphql = graphql.max(quality),
+            JSON => json = json.max(quality),
+            "*/*" | "application/*" => json = json.max(quality),
             _ => {}
         }
     }
-    (json || wildcard).then_some(MediaType::Json)
+    if graphql <= 0.0 && json <= 0.0 {
+        None
+    } else if graphql >= json {
+        Some(MediaType::GraphqlResponse)
+    } else {
+        Some(MediaType::Json)
+    }
 }
 
 fn bearer(headers: &HeaderMap) -> Result<Option<String>, AppError> {

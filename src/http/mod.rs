@@ -140,11 +140,18 @@ mod tests {
             &[],
         );
         let Ok(response) = router
-            .oneshot(Request::builder().uri("/boom").body(Body::empty()).unwrap_or_default())
+            .oneshot(
+                Request::builder()
+                    .uri("/boom")
+                    .body(Body::empty())
+                    .unwrap_or_default(),
+            )
             .await;
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(response.headers().contains_key(&REQUEST_ID));
-        let body = to_bytes(response.into_body(), 1 << 16).await.unwrap_or_default();
+        let body = to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap_or_default();
         let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
         assert_eq!(
             body,

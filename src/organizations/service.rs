@@ -130,7 +130,7 @@ pub async fn create_with_owner(
         &txn,
         organization.id,
         None,
-        "organization.created",
+        "ORGANIZATION_CREATED",
         Subject::new("Organization", organization.id),
         json!({ "name": organization.name, "slug": organization.slug }),
     )
@@ -258,7 +258,7 @@ pub async fn update(
         &txn,
         principal.org_id,
         Some(principal.user_id()),
-        "organization.updated",
+        "ORGANIZATION_UPDATED",
         Subject::new("Organization", updated.id),
         json!({ "changed": changed }),
     )

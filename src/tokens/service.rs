@@ -125,7 +125,7 @@ pub async fn create(
         &txn,
         principal.org_id,
         Some(principal.user_id()),
-        "api_token.created",
+        "API_TOKEN_CREATED",
         Subject::new("ApiToken", model.id),
         json!({ "userId": user.id, "name": model.name }),
     )
@@ -169,7 +169,7 @@ pub async fn revoke(
         &txn,
         principal.org_id,
         Some(principal.user_id()),
-        "api_token.revoked",
+        "API_TOKEN_REVOKED",
         Subject::new("ApiToken", id),
         json!({ "userId": updated.user_id }),
     )

@@ -253,7 +253,7 @@ async fn email_taken<C: ConnectionTrait>(
     Ok(select.count(conn).await? > 0)
 }
 
-/// Validates and inserts a user, recording `user.created`. The caller owns the transaction.
+/// Validates and inserts a user, recording `USER_CREATED`. The caller owns the transaction.
 pub async fn insert<C: ConnectionTrait>(
     conn: &C,
     org_id: Uuid,
@@ -350,7 +350,7 @@ pub async fn insert<C: ConnectionTrait>(
         conn,
         org_id,
         actor,
-        "user.created",
+        "USER_CREATED",
         Subject::new("User", model.id),
         json!({ "email": model.email, "roles": model.roles }),
     )
@@ -501,7 +501,7 @@ pub async fn update(
         &txn,
         principal.org_id,
         Some(principal.user_id()),
-        "user.updated",
+        "USER_UPDATED",
         Subject::new("User", id),
         json!({ "changed": changed }),
     )
@@ -565,8 +565,8 @@ pub async fn set_status(
     model.updated_at = Set(now);
     let updated = model.update(&txn).await?;
     let event = match status {
-        UserStatus::Active => "user.reactivated",
-        UserStatus::Deactivated => "user.deactivated",
+        UserStatus::Active => "USER_REACTIVATED",
+        UserStatus::Deactivated => "USER_DEACTIVATED",
     };
     events::record(
         &txn,
@@ -625,7 +625,7 @@ pub async fn set_roles(
         &txn,
         principal.org_id,
         Some(principal.user_id()),
-        "user.roles_changed",
+        "USER_ROLES_CHANGED",
         Subject::new("User", id),
         json!({ "before": Role::store_list(&before), "after": stored }),
     )
@@ -682,7 +682,7 @@ pub async fn set_password(
         &txn,
         principal.org_id,
         Some(principal.user_id()),
-        "user.password_set",
+        "USER_PASSWORD_SET",
         Subject::new("User", id),
         json!({}),
     )
@@ -763,7 +763,7 @@ pub async fn login(
         &txn,
         user.org_id,
         Some(user.id),
-        "user.logged_in",
+        "USER_LOGGED_IN",
         Subject::new("User", user.id),
         json!({ "tokenId": token.id }),
     )

@@ -597,9 +597,9 @@ async fn mutations_write_events_with_actor_subject_and_payload() {
         .expect("events");
     let owner = events
         .iter()
-        .find(|e| e.event_type == "organization.created")
+        .find(|e| e.event_type == "ORGANIZATION_CREATED")
         .map(|e| e.org_id)
-        .expect("organization.created");
+        .expect("ORGANIZATION_CREATED");
     let summary: Vec<(String, String)> = events
         .iter()
         .map(|e| (e.event_type.clone(), e.subject_type.clone()))
@@ -607,11 +607,11 @@ async fn mutations_write_events_with_actor_subject_and_payload() {
     assert_eq!(
         summary,
         [
-            ("organization.created", "Organization"),
-            ("user.created", "User"),
-            ("user.created", "User"),
-            ("api_token.created", "ApiToken"),
-            ("user.roles_changed", "User"),
+            ("ORGANIZATION_CREATED", "Organization"),
+            ("USER_CREATED", "User"),
+            ("USER_CREATED", "User"),
+            ("API_TOKEN_CREATED", "ApiToken"),
+            ("USER_ROLES_CHANGED", "User"),
         ]
         .map(|(a, b)| (a.to_string(), b.to_string()))
     );

@@ -4,4 +4,5 @@
 pub mod api_token;
 pub mod event;
 pub mod organization;
+pub mod tag;
 pub mod user;

@@ -3,6 +3,9 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_foundation;
+mod m20261123_000002_tags;
+mod m20261123_000003_teams_queues;
+mod m20261123_000004_contacts;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -10,6 +13,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_foundation::Migration)]
+        vec![
+            Box::new(m20261123_000001_foundation::Migration),
+            Box::new(m20261123_000002_tags::Migration),
+            Box::new(m20261123_000003_teams_queues::Migration),
+            Box::new(m20261123_000004_contacts::Migration),
+        ]
     }
 }

@@ -17,13 +17,27 @@ pub enum Permission {
     ManageOwners,
     /// See and revoke other users' tokens, create tokens for them.
     ManageOthersTokens,
+    /// Read and work contacts (create, update, tag, set attribute values).
+    WorkContacts,
+    /// Manage teams, queues, tags, contact groups (and later templates, broadcasts, campaigns).
+    ManageRouting,
+    /// Manage custom attribute definitions.
+    ManageCustomAttributes,
+    /// Anonymize contacts, conversations and messages.
+    Anonymize,
 }
 
 /// The lowest role that holds `permission`.
 pub fn minimum_role(permission: Permission) -> Role {
     match permission {
-        Permission::ReadDirectory | Permission::ManageOwnCredentials => Role::Agent,
-        Permission::ManageUsers | Permission::ManageOrganization => Role::Admin,
+        Permission::ReadDirectory | Permission::ManageOwnCredentials | Permission::WorkContacts => {
+            Role::Agent
+        }
+        Permission::ManageRouting => Role::TeamLead,
+        Permission::ManageUsers
+        | Permission::ManageOrganization
+        | Permission::ManageCustomAttributes
+        | Permission::Anonymize => Role::Admin,
         Permission::ManageOwners | Permission::ManageOthersTokens => Role::Owner,
     }
 }

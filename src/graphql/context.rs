@@ -1,9 +1,11 @@
 //! Per-request context: the database, the caller, and the request's dataloaders (created per
-//! request, never shared between callers).
+//! request on first use, never shared between callers, always scoped to the caller's
+//! organization).
 
+use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::marker::PhantomData;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_graphql::Context;
@@ -18,7 +20,14 @@ use crate::tenancy::{self, OrgScoped};
 
 /// How long a dataloader waits to collect keys before it queries. The library default (1 ms) costs
 /// more than the batched query itself; this is enough for sibling resolvers to enqueue their keys.
-const BATCH_DELAY: Duration = Duration::from_micros(100);
+pub const BATCH_DELAY: Duration = Duration::from_micros(100);
+
+/// A dataloader's loader that reads one organization's rows. Any module can define one and get it
+/// per request with [`RequestCtx::loader`].
+pub trait ScopedLoader: Send + Sync + Sized + 'static {
+    /// The loader for `org_id`'s rows.
+    fn new(db: DatabaseConnection, org_id: Uuid) -> Self;
+}
 
 /// What every resolver can reach.
 pub struct RequestCtx {
@@ -26,7 +35,7 @@ pub struct RequestCtx {
     pub state: AppState,
     /// The authenticated caller, if any.
     pub principal: Option<Principal>,
-    loaders: OnceLock<Loaders>,
+    loaders: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
 impl RequestCtx {
@@ -35,7 +44,7 @@ impl RequestCtx {
         Self {
             state,
             principal,
-            loaders: OnceLock::new(),
+            loaders: Mutex::new(HashMap::new()),
         }
     }
 
@@ -53,12 +62,35 @@ impl RequestCtx {
         })
     }
 
-    /// The request's dataloaders, scoped to the caller's organization.
-    pub fn loaders(&self) -> AppResult<&Loaders> {
+    /// This request's dataloader of `L`, scoped to the caller's organization (created on first
+    /// use).
+    pub fn loader<L>(&self) -> AppResult<Arc<DataLoader<L>>>
+    where
+        L: ScopedLoader,
+    {
         let org_id = self.principal()?.org_id;
-        Ok(self
-            .loaders
-            .get_or_init(|| Loaders::new(self.state.db.clone(), org_id)))
+        let mut loaders = match self.loaders.lock() {
+            Ok(l) => l,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let entry = loaders.entry(TypeId::of::<L>()).or_insert_with(|| {
+            let loader = DataLoader::new(L::new(self.state.db.clone(), org_id), tokio::spawn)
+                .delay(BATCH_DELAY);
+            Arc::new(loader)
+        });
+        entry
+            .clone()
+            .downcast::<DataLoader<L>>()
+            .map_err(|_| AppError::internal("dataloader type mismatch"))
+    }
+
+    /// Loads one row of `E` by id in the caller's organization through this request's loader.
+    pub async fn load<E>(&self, id: Uuid) -> AppResult<Option<E::Model>>
+    where
+        E: OrgScoped + Send + Sync + 'static,
+        E::Model: Clone + Send + Sync + 'static,
+    {
+        self.loader::<ById<E>>()?.load_one(id).await
     }
 }
 
@@ -82,6 +114,16 @@ pub struct ById<E> {
     entity: PhantomData<fn() -> E>,
 }
 
+impl<E: OrgScoped + Send + Sync + 'static> ScopedLoader for ById<E> {
+    fn new(db: DatabaseConnection, org_id: Uuid) -> Self {
+        Self {
+            db,
+            org_id,
+            entity: PhantomData,
+        }
+    }
+}
+
 impl<E> Loader<Uuid> for ById<E>
 where
     E: OrgScoped + Send + Sync + 'static,
@@ -95,44 +137,5 @@ where
             .all(&self.db)
             .await?;
         Ok(rows.into_iter().map(|m| (E::model_id(&m), m)).collect())
-    }
-}
-
-/// A dataloader of `E` by id.
-pub type ByIdLoader<E> = DataLoader<ById<E>>;
-
-/// The dataloaders of one request.
-pub struct Loaders {
-    /// Users by id.
-    pub users: ByIdLoader<entity::user::Entity>,
-    /// API tokens by id.
-    pub api_tokens: ByIdLoader<entity::api_token::Entity>,
-    /// The organization (by id; only the caller's own is visible).
-    pub organizations: ByIdLoader<entity::organization::Entity>,
-}
-
-fn by_id_loader<E>(db: &DatabaseConnection, org_id: Uuid) -> ByIdLoader<E>
-where
-    E: OrgScoped + Send + Sync + 'static,
-    E::Model: Clone + Send + Sync + 'static,
-{
-    DataLoader::new(
-        ById {
-            db: db.clone(),
-            org_id,
-            entity: PhantomData,
-        },
-        tokio::spawn,
-    )
-    .delay(BATCH_DELAY)
-}
-
-impl Loaders {
-    fn new(db: DatabaseConnection, org_id: Uuid) -> Self {
-        Self {
-            users: by_id_loader(&db, org_id),
-            api_tokens: by_id_loader(&db, org_id),
-            organizations: by_id_loader(&db, org_id),
-        }
     }
 }

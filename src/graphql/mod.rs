@@ -44,21 +44,17 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option<N
     let principal = app.principal()?;
     principal.require(crate::auth::Permission::ReadDirectory)?;
     let (type_name, uuid) = relay::decode_any_id(id)?;
-    let loaders = app.loaders()?;
     Ok(match type_name.as_str() {
-        "Organization" => loaders
-            .organizations
-            .load_one(uuid)
+        "Organization" => app
+            .load::<entity::organization::Entity>(uuid)
             .await?
             .map(|m| Node::Organization(Organization(m))),
-        "User" => loaders
-            .users
-            .load_one(uuid)
+        "User" => app
+            .load::<entity::user::Entity>(uuid)
             .await?
             .map(|m| Node::User(User(m))),
-        "ApiToken" => loaders
-            .api_tokens
-            .load_one(uuid)
+        "ApiToken" => app
+            .load::<entity::api_token::Entity>(uuid)
             .await?
             .and_then(|m| crate::tokens::service::visible(principal, m))
             .map(|m| Node::ApiToken(ApiToken(m))),

@@ -73,8 +73,8 @@ impl ApiToken {
 
     /// The user it authenticates as.
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        let loaders = ctx.app().loaders()?;
-        Ok(loaders.users.load_one(self.0.user_id).await?.map(User))
+        let user = ctx.app().load::<entity::user::Entity>(self.0.user_id);
+        Ok(user.await?.map(User))
     }
 
     /// Who created it.
@@ -82,8 +82,7 @@ impl ApiToken {
         let Some(id) = self.0.created_by_user_id else {
             return Ok(None);
         };
-        let loaders = ctx.app().loaders()?;
-        Ok(loaders.users.load_one(id).await?.map(User))
+        Ok(ctx.app().load::<entity::user::Entity>(id).await?.map(User))
     }
 
     /// When it was created.

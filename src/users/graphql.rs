@@ -231,7 +231,7 @@ impl UserQuery {
         let app = ctx.app();
         app.principal()?.require(auth::Permission::ReadDirectory)?;
         let id = decode_id(&id, "User")?;
-        Ok(app.loaders()?.users.load_one(id).await?.map(User))
+        Ok(app.load::<entity::user::Entity>(id).await?.map(User))
     }
 
     /// The organization's users.

@@ -62,8 +62,19 @@ pub struct App {
 /// Connects to the database, applies migrations and assembles the router.
 pub async fn build_app(config: Config) -> anyhow::Result<App> {
     let config = Arc::new(config);
-    let db = db::connect(&config).await?;
+    let mut db = db::connect(&config).await?;
     db::migrate(&db).await?;
+    let metrics = Arc::new(Metrics::default());
+    let (statements, failures) = (
+        metrics.db_statements.clone(),
+        metrics.db_statement_errors.clone(),
+    );
+    db.set_metric_callback(move |info| {
+        statements.inc();
+        if info.failed {
+            failures.inc();
+        }
+    });
     let rate_limiter = Arc::new(RateLimiter::new(config.rate_limit_per_minute));
     let schema = graphql::build_schema(config.clone(), rate_limiter.clone());
     let state = AppState {
@@ -71,7 +82,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         config,
         schema,
         rate_limiter,
-        metrics: Arc::new(Metrics::default()),
+        metrics,
     };
     let router = http::router(state.clone());
     Ok(App { state, router })

@@ -64,6 +64,10 @@ pub struct Metrics {
     pub pool_size: Gauge,
     /// Idle connections in the database pool.
     pub pool_idle: Gauge,
+    /// SQL statements executed.
+    pub db_statements: Counter,
+    /// SQL statements that failed.
+    pub db_statement_errors: Counter,
 }
 
 impl Default for Metrics {
@@ -98,12 +102,26 @@ impl Default for Metrics {
             "Idle connections in the database pool",
             pool_idle.clone(),
         );
+        let db_statements = Counter::default();
+        let db_statement_errors = Counter::default();
+        registry.register(
+            "db_statements",
+            "SQL statements executed",
+            db_statements.clone(),
+        );
+        registry.register(
+            "db_statement_errors",
+            "SQL statements that failed",
+            db_statement_errors.clone(),
+        );
         Self {
             registry,
             operations,
             latency,
             pool_size,
             pool_idle,
+            db_statements,
+            db_statement_errors,
         }
     }
 }

@@ -626,3 +626,34 @@ async fn mutations_write_events_with_actor_subject_and_payload() {
     );
     assert_eq!(last.payload, json!({ "before": "AGENT", "after": "ADMIN" }));
 }
+
+#[tokio::test]
+async fn statements_per_request_do_not_grow_with_the_page_size() {
+    let app = TestApp::spawn().await;
+    for i in 0..30 {
+        let token = app
+            .data(
+                &app.org.token,
+                "mutation($name: String!) { createApiToken(input: { name: $name }) { token } }",
+                json!({ "name": format!("token {i}") }),
+            )
+            .await;
+        assert!(token["createApiToken"]["token"].is_string());
+    }
+    let page = |n: usize| {
+        format!(
+            "{{ apiTokens(first: {n}) {{ nodes {{ name user {{ email }} createdBy {{ displayName }} }} }} \
+               users(first: {n}) {{ nodes {{ email }} }} }}"
+        )
+    };
+    let (small, data) = app.statements_of(&app.org.token, &page(2)).await;
+    assert_eq!(data["apiTokens"]["nodes"].as_array().map(Vec::len), Some(2));
+    let (large, data) = app.statements_of(&app.org.token, &page(30)).await;
+    assert_eq!(
+        data["apiTokens"]["nodes"].as_array().map(Vec::len),
+        Some(30)
+    );
+    // Authentication, two pages and one batched user load.
+    assert_eq!(small, 4);
+    assert_eq!(large, small);
+}

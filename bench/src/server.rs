@@ -30,6 +30,25 @@ pub struct Env {
     pub users: usize,
     /// `sqlite` or `postgres`.
     pub backend: &'static str,
+    /// SQL statements run so far on the shared pool (both servers).
+    pub statements: Statements,
+}
+
+/// Reads the app's SQL statement counter (`switchboard_db_statements_total`).
+#[derive(Clone)]
+pub struct Statements(std::sync::Arc<switchboard::http::metrics::Metrics>);
+
+impl Statements {
+    /// Statements executed so far.
+    pub fn get(&self) -> u64 {
+        self.0.db_statements.get()
+    }
+}
+
+impl std::fmt::Debug for Statements {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Statements({})", self.get())
+    }
 }
 
 /// Both servers, running on the server runtime.
@@ -84,6 +103,7 @@ pub fn start(
             .await
             .context("cannot build the app")?;
         let db = app.state.db.clone();
+        let statements = Statements(app.state.metrics.clone());
         let owner_token = seed(&db, extra_users).await?;
 
         let graphql_listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -109,6 +129,7 @@ pub fn start(
             owner_token,
             users: extra_users + 1,
             backend,
+            statements,
         };
         Ok((env, vec![graphql_task, plain_task]))
     })?;

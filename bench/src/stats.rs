@@ -23,6 +23,8 @@ pub struct Summary {
     pub mean_ms: f64,
     /// Highest latency in milliseconds.
     pub max_ms: f64,
+    /// SQL statements one request runs.
+    pub statements_per_request: u64,
     /// Failed requests (must be 0 for a valid run).
     pub errors: u64,
     /// The first failure, if any.
@@ -45,7 +47,7 @@ fn ms(nanos: u64) -> f64 {
 
 impl Summary {
     /// Summarises one load run.
-    pub fn new(target: &'static str, mut outcome: Outcome) -> Self {
+    pub fn new(target: &'static str, mut outcome: Outcome, statements_per_request: u64) -> Self {
         let latencies = &mut outcome.latencies_ns;
         latencies.sort_unstable();
         let requests = latencies.len();
@@ -69,6 +71,7 @@ impl Summary {
             p99_ms: ms(percentile(latencies, 0.99)),
             mean_ms: mean / 1e6,
             max_ms: ms(latencies.last().copied().unwrap_or(0)),
+            statements_per_request,
             errors: outcome.errors,
             first_error: outcome.first_error,
         }
@@ -132,7 +135,7 @@ impl ScenarioResult {
 /// The results as a text table with one ratio line per scenario.
 pub fn table(results: &[ScenarioResult]) -> String {
     let mut out = format!(
-        "{:<10} {:<8} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7}\n",
+        "{:<10} {:<8} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>5} {:>7}\n",
         "scenario",
         "target",
         "requests",
@@ -142,12 +145,13 @@ pub fn table(results: &[ScenarioResult]) -> String {
         "p99 ms",
         "mean ms",
         "max ms",
+        "sql",
         "errors"
     );
     for result in results {
         for side in [&result.graphql, &result.plain] {
             out.push_str(&format!(
-                "{:<10} {:<8} {:>9} {:>10.0} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>7}\n",
+                "{:<10} {:<8} {:>9} {:>10.0} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>5} {:>7}\n",
                 result.scenario,
                 side.target,
                 side.requests,
@@ -157,6 +161,7 @@ pub fn table(results: &[ScenarioResult]) -> String {
                 side.p99_ms,
                 side.mean_ms,
                 side.max_ms,
+                side.statements_per_request,
                 side.errors
             ));
         }

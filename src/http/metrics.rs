@@ -1,6 +1,8 @@
 //! Prometheus metrics of one server instance.
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use std::fmt::Write;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -8,7 +10,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 /// Kind of GraphQL operation.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
 pub enum OperationKind {
     /// A query.
     Query,
@@ -21,7 +23,7 @@ pub enum OperationKind {
 }
 
 /// How an operation ended.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
 pub enum Outcome {
     /// No errors.
     Ok,
@@ -35,6 +37,30 @@ pub enum Outcome {
     Unauthenticated,
     /// Took longer than the execution timeout.
     Timeout,
+}
+
+impl EncodeLabelValue for OperationKind {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(match self {
+            OperationKind::Query => "query",
+            OperationKind::Mutation => "mutation",
+            OperationKind::Subscription => "subscription",
+            OperationKind::Unknown => "unknown",
+        })
+    }
+}
+
+impl EncodeLabelValue for Outcome {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(match self {
+            Outcome::Ok => "ok",
+            Outcome::Error => "error",
+            Outcome::Rejected => "rejected",
+            Outcome::RateLimited => "rate_limited",
+            Outcome::Unauthenticated => "unauthenticated",
+            Outcome::Timeout => "timeout",
+        })
+    }
 }
 
 /// Labels of the operation counter.

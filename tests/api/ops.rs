@@ -77,11 +77,11 @@ async fn metrics_count_operations_by_type_and_outcome() {
     );
     assert_eq!(
         operation_lines(&metrics),
-        ["switchboard_graphql_operations_total{operation_type=\"Query\",outcome=\"Ok\"} 1"]
+        ["switchboard_graphql_operations_total{operation_type=\"query\",outcome=\"ok\"} 1"]
     );
     assert!(
         metrics.lines().any(|l| l
-            == "switchboard_graphql_operation_duration_seconds_count{operation_type=\"Query\"} 1"),
+            == "switchboard_graphql_operation_duration_seconds_count{operation_type=\"query\"} 1"),
         "{metrics}"
     );
     // The pool gauge: at least the connection that served the query, at most the configured 5.
@@ -119,11 +119,11 @@ async fn metrics_count_operations_by_type_and_outcome() {
     assert_eq!(
         operation_lines(&metrics),
         [
-            "switchboard_graphql_operations_total{operation_type=\"Mutation\",outcome=\"Rejected\"} 1",
-            "switchboard_graphql_operations_total{operation_type=\"Query\",outcome=\"Error\"} 1",
-            "switchboard_graphql_operations_total{operation_type=\"Query\",outcome=\"Ok\"} 1",
-            "switchboard_graphql_operations_total{operation_type=\"Unknown\",outcome=\"Rejected\"} 1",
-            "switchboard_graphql_operations_total{operation_type=\"Unknown\",outcome=\"Unauthenticated\"} 1",
+            "switchboard_graphql_operations_total{operation_type=\"mutation\",outcome=\"rejected\"} 1",
+            "switchboard_graphql_operations_total{operation_type=\"query\",outcome=\"error\"} 1",
+            "switchboard_graphql_operations_total{operation_type=\"query\",outcome=\"ok\"} 1",
+            "switchboard_graphql_operations_total{operation_type=\"unknown\",outcome=\"rejected\"} 1",
+            "switchboard_graphql_operations_total{operation_type=\"unknown\",outcome=\"unauthenticated\"} 1",
         ]
     );
     assert_eq!(app.count("users").await, 1);
@@ -251,6 +251,6 @@ async fn internal_errors_reach_the_log_with_the_request_id_but_never_the_client(
     let (_, _, metrics) = get(&app, "/metrics").await;
     assert_eq!(
         operation_lines(&metrics),
-        ["switchboard_graphql_operations_total{operation_type=\"Query\",outcome=\"Error\"} 1"]
+        ["switchboard_graphql_operations_total{operation_type=\"query\",outcome=\"error\"} 1"]
     );
 }

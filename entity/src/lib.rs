@@ -3,6 +3,7 @@
 
 pub mod api_token;
 pub mod event;
+pub mod idempotency_key;
 pub mod organization;
 pub mod tag;
 pub mod user;

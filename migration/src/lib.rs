@@ -6,6 +6,7 @@ mod m20261123_000001_foundation;
 mod m20261123_000002_tags;
 mod m20261123_000003_teams_queues;
 mod m20261123_000004_contacts;
+mod m20261123_000005_idempotency;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_tags::Migration),
             Box::new(m20261123_000003_teams_queues::Migration),
             Box::new(m20261123_000004_contacts::Migration),
+            Box::new(m20261123_000005_idempotency::Migration),
         ]
     }
 }

@@ -22,10 +22,12 @@ use crate::auth::{self, Principal};
 use crate::error::AppError;
 use crate::graphql::context::RequestCtx;
 use crate::graphql::limits::{MetaSnapshot, RequestMeta, Stage, coded_error};
+use crate::idempotency::{self, Claim, Recorded};
 use crate::ratelimit::RateStatus;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// The response media type the client accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -176,6 +178,9 @@ fn parse_incoming(value: serde_json::Value) -> Result<Incoming, &'static str> {
 struct Executed {
     response: GqlResponse,
     meta: MetaSnapshot,
+    /// Ran to the end without a fault or timeout: its response may be replayed for its
+    /// idempotency key.
+    completed: bool,
 }
 
 async fn execute(
@@ -231,10 +236,22 @@ async fn execute(
     state
         .metrics
         .record(kind, outcome, started.elapsed().as_secs_f64());
+    let completed = outcome_completed(&outcome)
+        && !response.errors.iter().any(|e| {
+            e.extensions
+                .as_ref()
+                .and_then(|x| x.get("code"))
+                .is_some_and(|c| *c == async_graphql::Value::from("INTERNAL_SERVER_ERROR"))
+        });
     Executed {
         response,
         meta: snapshot,
+        completed,
     }
+}
+
+fn outcome_completed(outcome: &Outcome) -> bool {
+    matches!(outcome, Outcome::Ok | Outcome::Error)
 }
 
 /// Status code of a single operation's response.
@@ -343,16 +360,101 @@ pub async fn post_handler(State(state): State<AppState>, request: Request) -> Re
         Ok(p) => p,
         Err(error) => return auth_failure(&state, error),
     };
+    let key = headers
+        .get(IDEMPOTENCY_KEY)
+        .map(|v| v.to_str().unwrap_or("\u{0}").to_string());
+    let claim = match (&key, &principal) {
+        (Some(key), Some(principal)) => {
+            match idempotency::claim(&state.db, principal, key, &body).await {
+                Ok(claim) => Some(claim),
+                Err(error) => return request_error(error),
+            }
+        }
+        _ => None,
+    };
+    let claim_id = match claim {
+        Some(Claim::Replay(recorded)) => return replay(recorded),
+        Some(Claim::Fresh(id)) => Some(id),
+        None => None,
+    };
     let rate_key = rate_key(&state, principal.as_ref(), addr);
     let ctx = Arc::new(RequestCtx::new(state.clone(), principal));
+    let (response, completed) = run_body(&state, &ctx, rate_key, value, media).await;
+    match claim_id {
+        Some(id) => record(&state, id, response, completed).await,
+        None => response,
+    }
+}
 
+/// A request-level error for a failure outside GraphQL execution.
+fn request_error(error: AppError) -> Response {
+    let status = match &error {
+        AppError::Conflict(_) => StatusCode::CONFLICT,
+        AppError::BadUserInput(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let message = error.public_message();
+    let code = error.code();
+    let _ = error.into_graphql();
+    error_response(status, &message, code)
+}
+
+fn replay(recorded: Recorded) -> Response {
+    let mut response = (
+        StatusCode::from_u16(recorded.status).unwrap_or(StatusCode::OK),
+        [(header::CONTENT_TYPE, recorded.content_type)],
+        recorded.body,
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+}
+
+/// Records a successful response for its idempotency key, or releases the key so a retry runs.
+async fn record(state: &AppState, id: uuid::Uuid, response: Response, completed: bool) -> Response {
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = to_bytes(body, usize::MAX).await else {
+        let _ = idempotency::release(&state.db, id).await;
+        return request_error(AppError::internal("response body could not be read"));
+    };
+    let result = if completed && parts.status.is_success() {
+        let recorded = Recorded {
+            status: parts.status.as_u16(),
+            content_type: parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or(JSON)
+                .to_string(),
+            body: bytes.to_vec(),
+        };
+        idempotency::complete(&state.db, id, &recorded).await
+    } else {
+        idempotency::release(&state.db, id).await
+    };
+    if let Err(error) = result {
+        let _ = error.into_graphql();
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+/// Executes a parsed JSON body: one operation or a batch.
+async fn run_body(
+    state: &AppState,
+    ctx: &Arc<RequestCtx>,
+    rate_key: Option<String>,
+    value: serde_json::Value,
+    media: MediaType,
+) -> (Response, bool) {
     match value {
         serde_json::Value::Array(items) => {
             if items.is_empty() {
-                return bad_request("the batch is empty");
+                return (bad_request("the batch is empty"), false);
             }
             if items.len() > state.config.max_batch {
-                return error_response(
+                let refused = error_response(
                     StatusCode::BAD_REQUEST,
                     &format!(
                         "the batch has {} operations; the limit is {}",
@@ -361,34 +463,38 @@ pub async fn post_handler(State(state): State<AppState>, request: Request) -> Re
                     ),
                     "QUERY_TOO_COMPLEX",
                 );
+                return (refused, false);
             }
             let mut incoming = Vec::with_capacity(items.len());
             for item in items {
                 match parse_incoming(item) {
                     Ok(i) => incoming.push(i),
-                    Err(message) => return bad_request(message),
+                    Err(message) => return (bad_request(message), false),
                 }
             }
             let mut responses = Vec::with_capacity(incoming.len());
             let mut last_rate = None;
             let mut retry_after = None;
+            let mut completed = true;
             for item in incoming {
-                let executed = execute(&state, &ctx, rate_key.clone(), item, false).await;
+                let executed = execute(state, ctx, rate_key.clone(), item, false).await;
                 last_rate = executed.meta.rate.or(last_rate);
                 retry_after = executed.meta.retry_after.or(retry_after);
+                completed &= executed.completed;
                 responses.push(executed.response);
             }
             let mut response = json_response(StatusCode::OK, media, serialize(&responses));
             rate_headers(response.headers_mut(), last_rate, retry_after);
-            response
+            (response, completed)
         }
         other => {
             let incoming = match parse_incoming(other) {
                 Ok(i) => i,
-                Err(message) => return bad_request(message),
+                Err(message) => return (bad_request(message), false),
             };
-            let executed = execute(&state, &ctx, rate_key, incoming, false).await;
-            respond(executed, media)
+            let executed = execute(state, ctx, rate_key, incoming, false).await;
+            let completed = executed.completed;
+            (respond(executed, media), completed)
         }
     }
 }

@@ -23,7 +23,7 @@ pub enum OperationKind {
 }
 
 /// How an operation ended.
-#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub enum Outcome {
     /// No errors.
     Ok,

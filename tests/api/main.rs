@@ -5,6 +5,7 @@
 mod common;
 
 mod auth;
+mod idempotency;
 mod limits;
 mod ops;
 mod schema;

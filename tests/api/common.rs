@@ -96,6 +96,7 @@ pub struct TestApp {
     /// The first organization ("Acme"), created at start.
     pub org: TestOrg,
     shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -120,13 +121,9 @@ impl TestApp {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = app
-                .serve(listener, async move {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+        let server = tokio::spawn(app.serve(listener, async move {
+            let _ = rx.await;
+        }));
         let mut test = Self {
             addr,
             client: reqwest::Client::new(),
@@ -138,6 +135,7 @@ impl TestApp {
                 org_id: String::new(),
             },
             shutdown: Some(tx),
+            server: Some(server),
             _dir: dir,
         };
         test.org = test.create_org("Acme", "acme", "owner@acme.test").await;
@@ -219,6 +217,21 @@ impl TestApp {
             .expect("count query")
             .expect("count row");
         row.try_get::<i64>("", "n").expect("count value")
+    }
+
+    /// Signals shutdown (as SIGTERM would) without waiting.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Waits for the server to finish after [`begin_shutdown`].
+    pub async fn stopped(&mut self) -> anyhow::Result<()> {
+        match self.server.take() {
+            Some(server) => server.await?,
+            None => Ok(()),
+        }
     }
 
     /// SQL statements the app has executed so far.

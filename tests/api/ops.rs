@@ -254,3 +254,44 @@ async fn internal_errors_reach_the_log_with_the_request_id_but_never_the_client(
         ["switchboard_graphql_operations_total{operation_type=\"query\",outcome=\"error\"} 1"]
     );
 }
+
+#[tokio::test]
+async fn shutdown_drains_a_request_in_flight_and_then_stops() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut app = crate::common::TestApp::spawn().await;
+    let body = r#"{"query":"mutation { createUser(input: { email: \"late@acme.test\" }) { user { email } } }"}"#;
+    let mut stream = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /graphql HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+        app.addr,
+        app.org.token,
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("write head");
+    // The server answers 100 Continue once the handler reads the body: the request is in flight.
+    let mut interim = [0u8; 25];
+    stream.read_exact(&mut interim).await.expect("100 Continue");
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+
+    app.begin_shutdown();
+    stream.write_all(body.as_bytes()).await.expect("write body");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .await
+        .expect("response");
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    assert!(
+        response.ends_with(r#"{"data":{"createUser":{"user":{"email":"late@acme.test"}}}}"#),
+        "{response}"
+    );
+    app.stopped().await.expect("server stopped cleanly");
+    assert!(
+        tokio::net::TcpStream::connect(app.addr).await.is_err(),
+        "the listener is closed after shutdown"
+    );
+}

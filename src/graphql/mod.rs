@@ -15,6 +15,7 @@ use async_graphql::{
 use crate::config::Config;
 use crate::organizations::graphql::{Organization, OrganizationMutation, OrganizationQuery};
 use crate::ratelimit::RateLimiter;
+use crate::tags::graphql::{Tag, TagMutation, TagQuery};
 use crate::tokens::graphql::{ApiToken, TokenMutation, TokenQuery};
 use crate::users::graphql::{User, UserMutation, UserQuery};
 use context::ContextExt;
@@ -30,6 +31,8 @@ pub enum Node {
     User(User),
     /// An API token.
     ApiToken(ApiToken),
+    /// A tag.
+    Tag(Tag),
 }
 
 /// Largest list `nodes(ids:)` takes.
@@ -58,6 +61,10 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option<N
             .await?
             .and_then(|m| crate::tokens::service::visible(principal, m))
             .map(|m| Node::ApiToken(ApiToken(m))),
+        "Tag" => app
+            .load::<entity::tag::Entity>(uuid)
+            .await?
+            .map(|m| Node::Tag(Tag(m))),
         _ => None,
     })
 }
@@ -92,11 +99,22 @@ impl NodeQuery {
 
 /// Every query of the API.
 #[derive(MergedObject, Default)]
-pub struct Query(NodeQuery, UserQuery, OrganizationQuery, TokenQuery);
+pub struct Query(
+    NodeQuery,
+    UserQuery,
+    OrganizationQuery,
+    TokenQuery,
+    TagQuery,
+);
 
 /// Every mutation of the API.
 #[derive(MergedObject, Default)]
-pub struct Mutation(UserMutation, OrganizationMutation, TokenMutation);
+pub struct Mutation(
+    UserMutation,
+    OrganizationMutation,
+    TokenMutation,
+    TagMutation,
+);
 
 /// The schema type.
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;

@@ -1,7 +1,7 @@
 //! Business rules for users.
 
 use chrono::Utc;
-use sea_orm::sea_query::{Expr, Func, LikeExpr};
+use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
     IntoActiveModel, PaginatorTrait, QueryFilter, Set,
@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::auth::{Permission, Principal, Role, secrets};
 use crate::config::Config;
-use crate::db;
+use crate::db::{self, like_pattern};
 use crate::error::{AppError, AppResult, UserErrorCode};
 use crate::events::{self, Subject};
 use crate::graphql::relay::{Page, PageArgs, Sort, SortDirection, SortValue, TotalCount, paginate};
@@ -98,16 +98,6 @@ fn sort(field: UserOrderField, direction: SortDirection) -> Sort<user::Entity> {
             value: |m| SortValue::Text(m.email.clone()),
         },
     }
-}
-
-/// Escapes LIKE wildcards in user input.
-pub fn like_pattern(search: &str) -> LikeExpr {
-    let escaped = search
-        .to_lowercase()
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    LikeExpr::new(format!("%{escaped}%")).escape('\\')
 }
 
 /// One page of the organization's users.

@@ -9,6 +9,7 @@ mod idempotency;
 mod limits;
 mod ops;
 mod schema;
+mod tags;
 mod tenancy;
 mod transport;
 mod users;

@@ -45,7 +45,7 @@ macro_rules! org_scoped {
     )*};
 }
 
-org_scoped!(user, api_token, tag);
+org_scoped!(user, api_token, tag, team, queue);
 
 impl OrgScoped for entity::organization::Entity {
     fn org_column() -> Self::Column {

@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::organizations::graphql::{Organization, OrganizationMutation, OrganizationQuery};
 use crate::ratelimit::RateLimiter;
 use crate::tags::graphql::{Tag, TagMutation, TagQuery};
+use crate::teams::graphql::{Team, TeamMutation, TeamQuery};
 use crate::tokens::graphql::{ApiToken, TokenMutation, TokenQuery};
 use crate::users::graphql::{User, UserMutation, UserQuery};
 use context::ContextExt;
@@ -33,6 +34,8 @@ pub enum Node {
     ApiToken(ApiToken),
     /// A tag.
     Tag(Tag),
+    /// A team.
+    Team(Team),
 }
 
 /// Largest list `nodes(ids:)` takes.
@@ -65,6 +68,10 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option<N
             .load::<entity::tag::Entity>(uuid)
             .await?
             .map(|m| Node::Tag(Tag(m))),
+        "Team" => app
+            .load::<entity::team::Entity>(uuid)
+            .await?
+            .map(|m| Node::Team(Team(m))),
         _ => None,
     })
 }
@@ -105,6 +112,7 @@ pub struct Query(
     OrganizationQuery,
     TokenQuery,
     TagQuery,
+    TeamQuery,
 );
 
 /// Every mutation of the API.
@@ -114,6 +122,7 @@ pub struct Mutation(
     OrganizationMutation,
     TokenMutation,
     TagMutation,
+    TeamMutation,
 );
 
 /// The schema type.

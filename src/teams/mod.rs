@@ -1,1 +1,4 @@
-//! (being written)
+//! Teams: groups of users.
+
+pub mod graphql;
+pub mod service;

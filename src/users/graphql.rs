@@ -127,6 +127,14 @@ impl User {
         self.0.password_hash.is_some()
     }
 
+    /// The teams the user belongs to, in joining order.
+    async fn teams(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<crate::teams::graphql::Team>> {
+        crate::teams::graphql::teams_of_user(ctx, self.0.id).await
+    }
+
     /// When the user was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at

@@ -10,6 +10,7 @@ mod limits;
 mod ops;
 mod schema;
 mod tags;
+mod teams;
 mod tenancy;
 mod transport;
 mod users;

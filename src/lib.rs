@@ -3,6 +3,7 @@
 //! [`build_app`] is the one way to assemble the server; `main` and the tests both use it.
 
 pub mod auth;
+pub mod channels;
 pub mod cli;
 pub mod config;
 pub mod contacts;

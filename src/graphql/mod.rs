@@ -14,6 +14,7 @@ use async_graphql::{
 
 use crate::config::Config;
 use crate::organizations::graphql::{Organization, OrganizationMutation, OrganizationQuery};
+use crate::queues::graphql::{Queue, QueueMutation, QueueQuery};
 use crate::ratelimit::RateLimiter;
 use crate::tags::graphql::{Tag, TagMutation, TagQuery};
 use crate::teams::graphql::{Team, TeamMutation, TeamQuery};
@@ -36,6 +37,8 @@ pub enum Node {
     Tag(Tag),
     /// A team.
     Team(Team),
+    /// A queue.
+    Queue(Queue),
 }
 
 /// Largest list `nodes(ids:)` takes.
@@ -72,6 +75,10 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option<N
             .load::<entity::team::Entity>(uuid)
             .await?
             .map(|m| Node::Team(Team(m))),
+        "Queue" => app
+            .load::<entity::queue::Entity>(uuid)
+            .await?
+            .map(|m| Node::Queue(Queue(m))),
         _ => None,
     })
 }
@@ -113,6 +120,7 @@ pub struct Query(
     TokenQuery,
     TagQuery,
     TeamQuery,
+    QueueQuery,
 );
 
 /// Every mutation of the API.
@@ -123,6 +131,7 @@ pub struct Mutation(
     TokenMutation,
     TagMutation,
     TeamMutation,
+    QueueMutation,
 );
 
 /// The schema type.

@@ -80,6 +80,8 @@ pub enum SortValue {
     Text(String),
     /// A timestamp column.
     Time(DateTime<Utc>),
+    /// An integer column.
+    Int(i64),
 }
 
 impl SortValue {
@@ -87,6 +89,7 @@ impl SortValue {
         match self {
             SortValue::Text(s) => serde_json::json!(["t", s]),
             SortValue::Time(t) => serde_json::json!(["d", t.to_rfc3339()]),
+            SortValue::Int(i) => serde_json::json!(["i", i.to_string()]),
         }
     }
 
@@ -98,6 +101,7 @@ impl SortValue {
             "d" => DateTime::parse_from_rfc3339(raw)
                 .ok()
                 .map(|t| SortValue::Time(t.with_timezone(&Utc))),
+            "i" => raw.parse().ok().map(SortValue::Int),
             _ => None,
         }
     }
@@ -106,6 +110,7 @@ impl SortValue {
         match self {
             SortValue::Text(s) => s.into(),
             SortValue::Time(t) => t.into(),
+            SortValue::Int(i) => i.into(),
         }
     }
 }

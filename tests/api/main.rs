@@ -8,6 +8,7 @@ mod auth;
 mod idempotency;
 mod limits;
 mod ops;
+mod queues;
 mod schema;
 mod tags;
 mod teams;

@@ -45,7 +45,15 @@ macro_rules! org_scoped {
     )*};
 }
 
-org_scoped!(user, api_token, tag, team, queue);
+org_scoped!(
+    user,
+    api_token,
+    tag,
+    team,
+    queue,
+    custom_attribute_definition,
+    contact
+);
 
 impl OrgScoped for entity::organization::Entity {
     fn org_column() -> Self::Column {

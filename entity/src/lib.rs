@@ -2,6 +2,10 @@
 //! output types, so storage-only columns (hashes, secrets) never reach the schema.
 
 pub mod api_token;
+pub mod contact;
+pub mod contact_attribute_value;
+pub mod contact_tag;
+pub mod custom_attribute_definition;
 pub mod event;
 pub mod idempotency_key;
 pub mod organization;

@@ -1,1 +1,1 @@
-//! (being written)
+//! Contacts (being written).

@@ -13,6 +13,9 @@ use async_graphql::{
 };
 
 use crate::config::Config;
+use crate::custom_attributes::graphql::{
+    CustomAttributeDefinition, CustomAttributeMutation, CustomAttributeQuery,
+};
 use crate::organizations::graphql::{Organization, OrganizationMutation, OrganizationQuery};
 use crate::queues::graphql::{Queue, QueueMutation, QueueQuery};
 use crate::ratelimit::RateLimiter;
@@ -39,6 +42,8 @@ pub enum Node {
     Team(Team),
     /// A queue.
     Queue(Queue),
+    /// A custom attribute definition.
+    CustomAttributeDefinition(CustomAttributeDefinition),
 }
 
 /// Largest list `nodes(ids:)` takes.
@@ -79,6 +84,10 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option<N
             .load::<entity::queue::Entity>(uuid)
             .await?
             .map(|m| Node::Queue(Queue(m))),
+        "CustomAttributeDefinition" => app
+            .load::<entity::custom_attribute_definition::Entity>(uuid)
+            .await?
+            .map(|m| Node::CustomAttributeDefinition(CustomAttributeDefinition(m))),
         _ => None,
     })
 }
@@ -121,6 +130,7 @@ pub struct Query(
     TagQuery,
     TeamQuery,
     QueueQuery,
+    CustomAttributeQuery,
 );
 
 /// Every mutation of the API.
@@ -132,6 +142,7 @@ pub struct Mutation(
     TagMutation,
     TeamMutation,
     QueueMutation,
+    CustomAttributeMutation,
 );
 
 /// The schema type.

@@ -1,1 +1,5 @@
-//! Contacts (being written).
+//! Contacts: the people an organization talks to (Dixa end users, Text Request and Multisender
+//! contacts, courier individuals), with tags and validated custom attribute values.
+
+pub mod graphql;
+pub mod service;

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_graphql::Context;
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
@@ -20,7 +20,7 @@ use crate::tenancy::{self, OrgScoped};
 
 /// How long a dataloader waits to collect keys before it queries. The library default (1 ms) costs
 /// more than the batched query itself; this is enough for sibling resolvers to enqueue their keys.
-pub const BATCH_DELAY: Duration = Duration::from_micros(100);
+pub const BATCH_DELAY: Duration = Duration::from_micros(200);
 
 /// A dataloader's loader that reads one organization's rows. Any module can define one and get it
 /// per request with [`RequestCtx::loader`].
@@ -64,7 +64,7 @@ impl RequestCtx {
 
     /// This request's dataloader of `L`, scoped to the caller's organization (created on first
     /// use).
-    pub fn loader<L>(&self) -> AppResult<Arc<DataLoader<L>>>
+    pub fn loader<L>(&self) -> AppResult<Arc<RequestLoader<L>>>
     where
         L: ScopedLoader,
     {
@@ -74,13 +74,17 @@ impl RequestCtx {
             Err(poisoned) => poisoned.into_inner(),
         };
         let entry = loaders.entry(TypeId::of::<L>()).or_insert_with(|| {
-            let loader = DataLoader::new(L::new(self.state.db.clone(), org_id), tokio::spawn)
-                .delay(BATCH_DELAY);
+            let loader = DataLoader::with_cache(
+                L::new(self.state.db.clone(), org_id),
+                tokio::spawn,
+                HashMapCache::default(),
+            )
+            .delay(BATCH_DELAY);
             Arc::new(loader)
         });
         entry
             .clone()
-            .downcast::<DataLoader<L>>()
+            .downcast::<RequestLoader<L>>()
             .map_err(|_| AppError::internal("dataloader type mismatch"))
     }
 
@@ -93,6 +97,11 @@ impl RequestCtx {
         self.loader::<ById<E>>()?.load_one(id).await
     }
 }
+
+/// A request's dataloader: batches by a short delay and caches what it loaded (or was fed) for the
+/// rest of the request. List resolvers feed it a whole page's nested data up front, which makes
+/// the statement count independent of page size whatever the scheduling.
+pub type RequestLoader<L> = DataLoader<L, HashMapCache>;
 
 /// Shortcuts on the async-graphql context.
 pub trait ContextExt {

@@ -13,6 +13,7 @@ use async_graphql::{
 };
 
 use crate::config::Config;
+use crate::contacts::graphql::{Contact, ContactMutation, ContactQuery};
 use crate::custom_attributes::graphql::{
     CustomAttributeDefinition, CustomAttributeMutation, CustomAttributeQuery,
 };
@@ -44,6 +45,8 @@ pub enum Node {
     Queue(Queue),
     /// A custom attribute definition.
     CustomAttributeDefinition(CustomAttributeDefinition),
+    /// A contact.
+    Contact(Contact),
 }
 
 /// Largest list `nodes(ids:)` takes.
@@ -88,6 +91,10 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option<N
             .load::<entity::custom_attribute_definition::Entity>(uuid)
             .await?
             .map(|m| Node::CustomAttributeDefinition(CustomAttributeDefinition(m))),
+        "Contact" => app
+            .load::<entity::contact::Entity>(uuid)
+            .await?
+            .map(|m| Node::Contact(Contact(m))),
         _ => None,
     })
 }
@@ -131,6 +138,7 @@ pub struct Query(
     TeamQuery,
     QueueQuery,
     CustomAttributeQuery,
+    ContactQuery,
 );
 
 /// Every mutation of the API.
@@ -143,6 +151,7 @@ pub struct Mutation(
     TeamMutation,
     QueueMutation,
     CustomAttributeMutation,
+    ContactMutation,
 );
 
 /// The schema type.

@@ -5,6 +5,7 @@
 mod common;
 
 mod auth;
+mod contacts;
 mod custom_attributes;
 mod idempotency;
 mod limits;

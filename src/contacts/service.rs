@@ -1,0 +1,728 @@
+//! Business rules for contacts.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait as _, Func, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, Set,
+};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::auth::{Permission, Principal};
+use crate::custom_attributes::service::{AttributeEntity, TypedValue, check_value};
+use crate::db::{self, like_pattern};
+use crate::error::{AppError, AppResult, FieldError, UserErrorCode};
+use crate::events::{self, Subject};
+use crate::graphql::relay::{Page, PageArgs, Sort, SortDirection, SortValue, TotalCount, paginate};
+use crate::tenancy;
+use crate::validate::Errors;
+
+use entity::{contact, contact_attribute_value as attribute_value, contact_tag};
+
+/// A postal address.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Address {
+    /// Street and number.
+    pub street: Option<String>,
+    /// City.
+    pub city: Option<String>,
+    /// Postal code.
+    pub postal_code: Option<String>,
+    /// Region or state.
+    pub region: Option<String>,
+    /// Country (ISO 3166-1 alpha-2).
+    pub country: Option<String>,
+}
+
+/// Contact fields. For `create` and `replace` an absent field is empty; for `update` (patch) an
+/// absent field (`None`) stays and `Some(None)` clears it.
+#[derive(Clone, Debug, Default)]
+pub struct ContactFields {
+    /// Display name.
+    pub display_name: Option<Option<String>>,
+    /// First name.
+    pub first_name: Option<Option<String>>,
+    /// Last name.
+    pub last_name: Option<Option<String>>,
+    /// Middle name.
+    pub middle_name: Option<Option<String>>,
+    /// Primary email.
+    pub email: Option<Option<String>>,
+    /// Primary phone (E.164).
+    pub phone: Option<Option<String>>,
+    /// More emails.
+    pub additional_emails: Option<Vec<String>>,
+    /// More phones.
+    pub additional_phones: Option<Vec<String>>,
+    /// Avatar URL.
+    pub avatar_url: Option<Option<String>>,
+    /// External id (unique per organization).
+    pub external_id: Option<Option<String>>,
+    /// Company.
+    pub company: Option<Option<String>>,
+    /// Address.
+    pub address: Option<Option<Address>>,
+    /// Note.
+    pub note: Option<Option<String>>,
+    /// Birth date.
+    pub birth_date: Option<Option<NaiveDate>>,
+}
+
+impl ContactFields {
+    /// The fields for a full replacement: every absent field becomes "clear".
+    pub fn as_replacement(mut self) -> Self {
+        macro_rules! clear {
+            ($($f:ident),*) => { $( if self.$f.is_none() { self.$f = Some(None); } )* };
+        }
+        clear!(
+            display_name,
+            first_name,
+            last_name,
+            middle_name,
+            email,
+            phone,
+            avatar_url,
+            external_id,
+            company,
+            address,
+            note,
+            birth_date
+        );
+        self.additional_emails.get_or_insert_with(Vec::new);
+        self.additional_phones.get_or_insert_with(Vec::new);
+        self
+    }
+}
+
+fn sort_name(model: &contact::ActiveModel) -> String {
+    let get = |v: &sea_orm::ActiveValue<Option<String>>| match v {
+        sea_orm::ActiveValue::Set(s) | sea_orm::ActiveValue::Unchanged(s) => s.clone(),
+        sea_orm::ActiveValue::NotSet => None,
+    };
+    let full = [get(&model.first_name), get(&model.last_name)]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    get(&model.display_name)
+        .or(Some(full).filter(|f| !f.is_empty()))
+        .or_else(|| get(&model.email))
+        .or_else(|| get(&model.phone))
+        .unwrap_or_default()
+        .to_lowercase()
+}
+
+fn list_of(errors: &mut Errors, field: &str, values: &[String], phone: bool) -> Value {
+    if values.len() > 20 {
+        errors.add(
+            field,
+            UserErrorCode::TooLong,
+            format!("{field} takes at most 20 values"),
+        );
+    }
+    let checked: Vec<String> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let path = format!("{field}.{i}");
+            if phone {
+                errors.phone(&path, v)
+            } else {
+                errors.email(&path, v)
+            }
+        })
+        .collect();
+    json!(checked)
+}
+
+/// Applies fields to a row, validating them; returns the changed field names.
+fn apply(
+    errors: &mut Errors,
+    model: &mut contact::ActiveModel,
+    fields: &ContactFields,
+) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    macro_rules! text {
+        ($field:ident, $name:literal, $max:expr) => {
+            if let Some(value) = &fields.$field {
+                changed.push($name);
+                model.$field = Set(errors.optional_text($name, value.as_deref(), $max));
+            }
+        };
+    }
+    text!(display_name, "displayName", 200);
+    text!(first_name, "firstName", 100);
+    text!(last_name, "lastName", 100);
+    text!(middle_name, "middleName", 100);
+    text!(company, "company", 200);
+    text!(note, "note", 10_000);
+    text!(external_id, "externalId", 200);
+    if let Some(email) = &fields.email {
+        changed.push("email");
+        model.email = Set(email
+            .as_deref()
+            .filter(|e| !e.trim().is_empty())
+            .map(|e| errors.email("email", e)));
+    }
+    if let Some(phone) = &fields.phone {
+        changed.push("phone");
+        model.phone = Set(phone
+            .as_deref()
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| errors.phone("phone", p)));
+    }
+    if let Some(url) = &fields.avatar_url {
+        changed.push("avatarUrl");
+        model.avatar_url = Set(url.as_deref().map(|u| errors.url("avatarUrl", u)));
+    }
+    if let Some(list) = &fields.additional_emails {
+        changed.push("additionalEmails");
+        model.additional_emails = Set(list_of(errors, "additionalEmails", list, false));
+    }
+    if let Some(list) = &fields.additional_phones {
+        changed.push("additionalPhones");
+        model.additional_phones = Set(list_of(errors, "additionalPhones", list, true));
+    }
+    if let Some(address) = &fields.address {
+        changed.push("address");
+        if let Some(country) = address.as_ref().and_then(|a| a.country.as_deref())
+            && !(country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase()))
+        {
+            errors.add(
+                "address.country",
+                UserErrorCode::Invalid,
+                format!("{country:?} is not a country code such as DK"),
+            );
+        }
+        model.address = Set(json!(address.clone().unwrap_or_default()));
+    }
+    if let Some(birth_date) = &fields.birth_date {
+        changed.push("birthDate");
+        if birth_date.is_some_and(|d| d > Utc::now().date_naive()) {
+            errors.add(
+                "birthDate",
+                UserErrorCode::Invalid,
+                "birthDate is in the future",
+            );
+        }
+        model.birth_date = Set(*birth_date);
+    }
+    changed
+}
+
+async fn external_id_taken<C: ConnectionTrait>(
+    conn: &C,
+    org_id: Uuid,
+    model: &contact::ActiveModel,
+    except: Option<Uuid>,
+) -> AppResult<Option<String>> {
+    let sea_orm::ActiveValue::Set(Some(external_id)) = &model.external_id else {
+        return Ok(None);
+    };
+    let mut select = tenancy::in_org::<contact::Entity>(org_id)
+        .filter(contact::Column::ExternalId.eq(external_id));
+    if let Some(id) = except {
+        select = select.filter(contact::Column::Id.ne(id));
+    }
+    Ok((select.count(conn).await? > 0).then(|| external_id.clone()))
+}
+
+fn taken(external_id: &str) -> AppError {
+    AppError::invalid(
+        "externalId",
+        UserErrorCode::Taken,
+        format!("a contact with external id {external_id:?} exists"),
+    )
+}
+
+/// Creates a contact (AGENT).
+pub async fn create(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    fields: ContactFields,
+) -> AppResult<contact::Model> {
+    principal.require(Permission::WorkContacts)?;
+    let fields = fields.as_replacement();
+    let now = Utc::now();
+    let mut model = contact::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        org_id: Set(principal.org_id),
+        consent: Set(json!({})),
+        last_contacted_at: Set(None),
+        anonymized_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    let mut errors = Errors::default();
+    apply(&mut errors, &mut model, &fields);
+    errors.finish()?;
+    model.sort_name = Set(sort_name(&model));
+    let txn = db::begin_write(db).await?;
+    if let Some(external_id) = external_id_taken(&txn, principal.org_id, &model, None).await? {
+        return Err(taken(&external_id));
+    }
+    let created = model.insert(&txn).await?;
+    events::record(
+        &txn,
+        principal.org_id,
+        Some(principal.user_id()),
+        "CONTACT_CREATED",
+        Subject::new("Contact", created.id),
+        json!({ "externalId": created.external_id }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(created)
+}
+
+async fn find<C: ConnectionTrait>(
+    conn: &C,
+    org_id: Uuid,
+    id: Uuid,
+    field: &str,
+) -> AppResult<contact::Model> {
+    tenancy::by_id::<contact::Entity>(org_id, id)
+        .one(conn)
+        .await?
+        .ok_or_else(|| AppError::invalid(field, UserErrorCode::NotFound, "no such contact"))
+}
+
+/// Updates a contact (AGENT): a patch, or with `replace` a full update that clears absent fields.
+pub async fn update(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    id: Uuid,
+    fields: ContactFields,
+    replace: bool,
+) -> AppResult<contact::Model> {
+    principal.require(Permission::WorkContacts)?;
+    let fields = if replace {
+        fields.as_replacement()
+    } else {
+        fields
+    };
+    let txn = db::begin_write(db).await?;
+    let current = find(&txn, principal.org_id, id, "id").await?;
+    if current.anonymized_at.is_some() {
+        return Err(AppError::invalid(
+            "id",
+            UserErrorCode::InvalidState,
+            "the contact is anonymized",
+        ));
+    }
+    let mut model = current.into_active_model();
+    let mut errors = Errors::default();
+    let changed = apply(&mut errors, &mut model, &fields);
+    errors.finish()?;
+    if let Some(external_id) = external_id_taken(&txn, principal.org_id, &model, Some(id)).await? {
+        return Err(taken(&external_id));
+    }
+    model.sort_name = Set(sort_name(&model));
+    model.updated_at = Set(Utc::now());
+    let updated = model.update(&txn).await?;
+    events::record(
+        &txn,
+        principal.org_id,
+        Some(principal.user_id()),
+        "CONTACT_UPDATED",
+        Subject::new("Contact", id),
+        json!({ "changed": changed, "replace": replace }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+async fn require_contacts<C: ConnectionTrait>(
+    conn: &C,
+    org_id: Uuid,
+    ids: &[Uuid],
+    field: &str,
+) -> AppResult<()> {
+    let found: HashSet<Uuid> = tenancy::by_ids::<contact::Entity>(org_id, ids.iter().copied())
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    let errors: Vec<FieldError> = ids
+        .iter()
+        .enumerate()
+        .filter(|(_, id)| !found.contains(id))
+        .map(|(i, _)| {
+            FieldError::new(
+                &format!("{field}.{i}"),
+                UserErrorCode::NotFound,
+                "no such contact",
+            )
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::Validation(errors))
+    }
+}
+
+/// Applies tags to contacts (AGENT); inactive tags cannot be applied.
+pub async fn tag(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    contact_ids: &[Uuid],
+    tag_ids: &[Uuid],
+) -> AppResult<Vec<contact::Model>> {
+    principal.require(Permission::WorkContacts)?;
+    let txn = db::begin_write(db).await?;
+    let mut problems = Vec::new();
+    if let Err(AppError::Validation(e)) =
+        require_contacts(&txn, principal.org_id, contact_ids, "contactIds").await
+    {
+        problems.extend(e);
+    }
+    match crate::tags::service::require_applicable(&txn, principal.org_id, tag_ids, "tagIds").await
+    {
+        Err(AppError::Validation(e)) => problems.extend(e),
+        Err(other) => return Err(other),
+        Ok(_) => {}
+    }
+    if !problems.is_empty() {
+        return Err(AppError::Validation(problems));
+    }
+    let existing: HashSet<(Uuid, Uuid)> = contact_tag::Entity::find()
+        .filter(contact_tag::Column::ContactId.is_in(contact_ids.iter().copied()))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|r| (r.contact_id, r.tag_id))
+        .collect();
+    let now = Utc::now();
+    let mut done = HashSet::new();
+    for contact_id in contact_ids {
+        let mut added = Vec::new();
+        for tag_id in tag_ids {
+            if existing.contains(&(*contact_id, *tag_id)) || !done.insert((*contact_id, *tag_id)) {
+                continue;
+            }
+            contact_tag::ActiveModel {
+                contact_id: Set(*contact_id),
+                tag_id: Set(*tag_id),
+                org_id: Set(principal.org_id),
+                created_at: Set(now),
+            }
+            .insert(&txn)
+            .await?;
+            added.push(*tag_id);
+        }
+        if !added.is_empty() {
+            events::record(
+                &txn,
+                principal.org_id,
+                Some(principal.user_id()),
+                "CONTACT_TAGGED",
+                Subject::new("Contact", *contact_id),
+                json!({ "tagIds": added }),
+            )
+            .await?;
+        }
+    }
+    let contacts =
+        tenancy::by_ids::<contact::Entity>(principal.org_id, contact_ids.iter().copied())
+            .all(&txn)
+            .await?;
+    txn.commit().await?;
+    Ok(order_like(contacts, contact_ids))
+}
+
+/// Removes tags from contacts (AGENT); inactive tags can be removed.
+pub async fn untag(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    contact_ids: &[Uuid],
+    tag_ids: &[Uuid],
+) -> AppResult<Vec<contact::Model>> {
+    principal.require(Permission::WorkContacts)?;
+    let txn = db::begin_write(db).await?;
+    require_contacts(&txn, principal.org_id, contact_ids, "contactIds").await?;
+    for contact_id in contact_ids {
+        let removed = contact_tag::Entity::delete_many()
+            .filter(contact_tag::Column::OrgId.eq(principal.org_id))
+            .filter(contact_tag::Column::ContactId.eq(*contact_id))
+            .filter(contact_tag::Column::TagId.is_in(tag_ids.iter().copied()))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        if removed > 0 {
+            events::record(
+                &txn,
+                principal.org_id,
+                Some(principal.user_id()),
+                "CONTACT_UNTAGGED",
+                Subject::new("Contact", *contact_id),
+                json!({ "tagIds": tag_ids }),
+            )
+            .await?;
+        }
+    }
+    let contacts =
+        tenancy::by_ids::<contact::Entity>(principal.org_id, contact_ids.iter().copied())
+            .all(&txn)
+            .await?;
+    txn.commit().await?;
+    Ok(order_like(contacts, contact_ids))
+}
+
+fn order_like(mut contacts: Vec<contact::Model>, ids: &[Uuid]) -> Vec<contact::Model> {
+    contacts.sort_by_key(|c| ids.iter().position(|id| *id == c.id));
+    contacts
+}
+
+/// Sets custom attribute values of a contact (AGENT); `None` clears a value.
+pub async fn set_attributes(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    contact_id: Uuid,
+    values: &[(String, Option<Value>)],
+) -> AppResult<contact::Model> {
+    principal.require(Permission::WorkContacts)?;
+    let txn = db::begin_write(db).await?;
+    let contact = find(&txn, principal.org_id, contact_id, "contactId").await?;
+    let definitions =
+        crate::custom_attributes::service::list(&txn, principal, AttributeEntity::Contact, true)
+            .await?;
+    let mut errors = Vec::new();
+    let mut checked = Vec::new();
+    for (i, (identifier, value)) in values.iter().enumerate() {
+        let Some(definition) = definitions.iter().find(|d| &d.identifier == identifier) else {
+            errors.push(FieldError::new(
+                &format!("values.{i}.identifier"),
+                UserErrorCode::NotFound,
+                format!("no contact attribute {identifier:?}"),
+            ));
+            continue;
+        };
+        if definition.archived {
+            errors.push(FieldError::new(
+                &format!("values.{i}.identifier"),
+                UserErrorCode::InvalidState,
+                format!("attribute {identifier:?} is archived"),
+            ));
+            continue;
+        }
+        match value.as_ref().filter(|v| !v.is_null()) {
+            None if definition.required => errors.push(FieldError::new(
+                &format!("values.{i}.value"),
+                UserErrorCode::Required,
+                format!("attribute {identifier:?} is required and cannot be cleared"),
+            )),
+            None => checked.push((definition.clone(), None)),
+            Some(value) => match check_value(definition, value) {
+                Ok(typed) => checked.push((definition.clone(), Some(typed))),
+                Err(message) => errors.push(FieldError::new(
+                    &format!("values.{i}.value"),
+                    UserErrorCode::Invalid,
+                    message,
+                )),
+            },
+        }
+    }
+    if !errors.is_empty() {
+        return Err(AppError::Validation(errors));
+    }
+    let now = Utc::now();
+    for (definition, typed) in &checked {
+        attribute_value::Entity::delete_many()
+            .filter(attribute_value::Column::ContactId.eq(contact_id))
+            .filter(attribute_value::Column::DefinitionId.eq(definition.id))
+            .exec(&txn)
+            .await?;
+        if let Some(typed) = typed {
+            let (text, number, boolean) = match typed {
+                TypedValue::Text(s) => (Some(s.clone()), None, None),
+                TypedValue::Number(n) => (None, Some(*n), None),
+                TypedValue::Bool(b) => (None, None, Some(*b)),
+            };
+            attribute_value::ActiveModel {
+                contact_id: Set(contact_id),
+                definition_id: Set(definition.id),
+                org_id: Set(principal.org_id),
+                identifier: Set(definition.identifier.clone()),
+                text_value: Set(text),
+                number_value: Set(number),
+                bool_value: Set(boolean),
+                updated_at: Set(now),
+            }
+            .insert(&txn)
+            .await?;
+        }
+    }
+    events::record(
+        &txn,
+        principal.org_id,
+        Some(principal.user_id()),
+        "CONTACT_ATTRIBUTES_SET",
+        Subject::new("Contact", contact_id),
+        json!({ "identifiers": checked.iter().map(|(d, _)| d.identifier.clone()).collect::<Vec<_>>() }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(contact)
+}
+
+/// Which contacts to list.
+#[derive(Clone, Debug, Default)]
+pub struct ContactFilter {
+    /// Case-insensitive text in names, emails or phones.
+    pub search: Option<String>,
+    /// Contacts with any of these tags.
+    pub tag_ids: Option<Vec<Uuid>>,
+    /// The contact with this external id.
+    pub external_id: Option<String>,
+    /// Created at or after.
+    pub created_after: Option<DateTime<Utc>>,
+    /// Created before.
+    pub created_before: Option<DateTime<Utc>>,
+    /// Contacts whose attribute `identifier` equals the value.
+    pub attribute: Option<(String, Value)>,
+}
+
+/// Orderings of contacts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ContactOrderField {
+    /// Name (display name, else first and last name, else email or phone).
+    #[default]
+    Name,
+    /// Creation time.
+    CreatedAt,
+}
+
+/// One page of contacts.
+pub async fn list(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    filter: ContactFilter,
+    order: (ContactOrderField, SortDirection),
+    args: &PageArgs,
+) -> AppResult<(Page<contact::Model>, TotalCount)> {
+    principal.require(Permission::WorkContacts)?;
+    let mut select = tenancy::in_org::<contact::Entity>(principal.org_id);
+    if let Some(search) = filter
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let mut any = Condition::any();
+        for column in [
+            contact::Column::SortName,
+            contact::Column::FirstName,
+            contact::Column::LastName,
+            contact::Column::Email,
+            contact::Column::Phone,
+        ] {
+            any = any.add(Expr::expr(Func::lower(Expr::col(column))).like(like_pattern(search)));
+        }
+        select = select.filter(any);
+    }
+    if let Some(tag_ids) = filter.tag_ids.filter(|t| !t.is_empty()) {
+        select = select.filter(
+            contact::Column::Id.in_subquery(
+                Query::select()
+                    .column(contact_tag::Column::ContactId)
+                    .from(contact_tag::Entity)
+                    .and_where(contact_tag::Column::OrgId.eq(principal.org_id))
+                    .and_where(contact_tag::Column::TagId.is_in(tag_ids))
+                    .to_owned(),
+            ),
+        );
+    }
+    if let Some(external_id) = filter.external_id {
+        select = select.filter(contact::Column::ExternalId.eq(external_id));
+    }
+    if let Some(after) = filter.created_after {
+        select = select.filter(contact::Column::CreatedAt.gte(after));
+    }
+    if let Some(before) = filter.created_before {
+        select = select.filter(contact::Column::CreatedAt.lt(before));
+    }
+    if let Some((identifier, value)) = filter.attribute {
+        let mut matches = Query::select()
+            .column(attribute_value::Column::ContactId)
+            .from(attribute_value::Entity)
+            .and_where(attribute_value::Column::OrgId.eq(principal.org_id))
+            .and_where(attribute_value::Column::Identifier.eq(identifier))
+            .to_owned();
+        match value {
+            Value::String(s) => matches.and_where(attribute_value::Column::TextValue.eq(s)),
+            Value::Bool(b) => matches.and_where(attribute_value::Column::BoolValue.eq(b)),
+            Value::Number(n) => matches
+                .and_where(attribute_value::Column::NumberValue.eq(n.as_f64().unwrap_or(f64::NAN))),
+            _ => {
+                return Err(AppError::BadUserInput(
+                    "an attribute filter value must be a string, number or boolean".into(),
+                ));
+            }
+        };
+        select = select.filter(contact::Column::Id.in_subquery(matches));
+    }
+    let sort = match order.0 {
+        ContactOrderField::Name => Sort {
+            name: "NAME",
+            column: contact::Column::SortName,
+            direction: order.1,
+            value: |m: &contact::Model| SortValue::Text(m.sort_name.clone()),
+        },
+        ContactOrderField::CreatedAt => Sort {
+            name: "CREATED_AT",
+            column: contact::Column::CreatedAt,
+            direction: order.1,
+            value: |m: &contact::Model| SortValue::Time(m.created_at),
+        },
+    };
+    let total = TotalCount::of(db, select.clone());
+    let page = paginate(db, select, "contacts", &sort, args).await?;
+    Ok((page, total))
+}
+
+/// Tag ids of each contact (one query for all).
+pub async fn tag_ids(
+    db: &DatabaseConnection,
+    org_id: Uuid,
+    contact_ids: &[Uuid],
+) -> AppResult<HashMap<Uuid, Vec<Uuid>>> {
+    let rows = contact_tag::Entity::find()
+        .filter(contact_tag::Column::OrgId.eq(org_id))
+        .filter(contact_tag::Column::ContactId.is_in(contact_ids.iter().copied()))
+        .order_by_asc(contact_tag::Column::CreatedAt)
+        .order_by_asc(contact_tag::Column::TagId)
+        .all(db)
+        .await?;
+    let mut map: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+    for row in rows {
+        map.entry(row.contact_id).or_default().push(row.tag_id);
+    }
+    Ok(map)
+}
+
+/// Attribute values of each contact (one query for all), by identifier.
+pub async fn attribute_values(
+    db: &DatabaseConnection,
+    org_id: Uuid,
+    contact_ids: &[Uuid],
+) -> AppResult<HashMap<Uuid, Vec<attribute_value::Model>>> {
+    let rows = attribute_value::Entity::find()
+        .filter(attribute_value::Column::OrgId.eq(org_id))
+        .filter(attribute_value::Column::ContactId.is_in(contact_ids.iter().copied()))
+        .order_by_asc(attribute_value::Column::Identifier)
+        .all(db)
+        .await?;
+    let mut map: HashMap<Uuid, Vec<attribute_value::Model>> = HashMap::new();
+    for row in rows {
+        map.entry(row.contact_id).or_default().push(row);
+    }
+    Ok(map)
+}

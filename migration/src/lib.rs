@@ -2,6 +2,7 @@
 
 pub use sea_orm_migration::prelude::*;
 
+mod common;
 mod m20261123_000001_foundation;
 mod m20261123_000002_tags;
 mod m20261123_000003_teams_queues;

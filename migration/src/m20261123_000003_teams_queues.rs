@@ -2,6 +2,8 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
+use crate::common::{cascade, index};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -73,31 +75,6 @@ enum Users {
     Id,
 }
 
-fn cascade(
-    from: (impl IntoIden, impl IntoIden),
-    to: (impl IntoIden, impl IntoIden),
-) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .from(from.0, from.1)
-        .to(to.0, to.1)
-        .on_delete(ForeignKeyAction::Cascade)
-        .to_owned()
-}
-
-async fn index(
-    manager: &SchemaManager<'_>,
-    name: &str,
-    table: impl IntoIden,
-    columns: Vec<DynIden>,
-) -> Result<(), DbErr> {
-    let mut index = Index::create();
-    index.name(name).table(table);
-    for column in columns {
-        index.col(column);
-    }
-    manager.create_index(index.to_owned()).await
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -127,6 +104,7 @@ impl MigrationTrait for Migration {
                 Teams::Name.into_iden(),
                 Teams::Id.into_iden(),
             ],
+            false,
         )
         .await?;
 
@@ -163,6 +141,7 @@ impl MigrationTrait for Migration {
             "ix_team_members_user",
             TeamMembers::Table,
             vec![TeamMembers::UserId.into_iden()],
+            false,
         )
         .await?;
         index(
@@ -170,6 +149,7 @@ impl MigrationTrait for Migration {
             "ix_team_members_org",
             TeamMembers::Table,
             vec![TeamMembers::OrgId.into_iden()],
+            false,
         )
         .await?;
 
@@ -214,6 +194,7 @@ impl MigrationTrait for Migration {
                 Queues::Priority.into_iden(),
                 Queues::Id.into_iden(),
             ],
+            false,
         )
         .await?;
         // Exactly one default queue per organization: at most one here, at least one by the
@@ -259,6 +240,7 @@ impl MigrationTrait for Migration {
             "ix_queue_members_user",
             QueueMembers::Table,
             vec![QueueMembers::UserId.into_iden()],
+            false,
         )
         .await?;
         index(
@@ -266,6 +248,7 @@ impl MigrationTrait for Migration {
             "ix_queue_members_org",
             QueueMembers::Table,
             vec![QueueMembers::OrgId.into_iden()],
+            false,
         )
         .await?;
         Ok(())

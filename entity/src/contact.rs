@@ -32,6 +32,12 @@ pub struct Model {
     /// Lower-cased name (or email, phone) for ordering by name.
     pub sort_name: String,
     pub last_contacted_at: Option<DateTimeUtc>,
+    /// Sort key for "last contacted, oldest first": `last_contacted_at`, or the far future when
+    /// never contacted (nulls last). Keep in step with `last_contacted_at`.
+    pub last_contacted_asc: DateTimeUtc,
+    /// Sort key for "last contacted, newest first": `last_contacted_at`, or the far past when
+    /// never contacted (nulls last). Keep in step with `last_contacted_at`.
+    pub last_contacted_desc: DateTimeUtc,
     pub anonymized_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -10,10 +10,14 @@ pub struct Model {
     pub definition_id: Uuid,
     pub org_id: Uuid,
     pub identifier: String,
-    /// TEXT values, SELECT option values and DATE values (`YYYY-MM-DD`).
+    /// TEXT values and SELECT option values.
     pub text_value: Option<String>,
+    /// NUMBER values.
     pub number_value: Option<f64>,
+    /// BOOLEAN values.
     pub bool_value: Option<bool>,
+    /// DATE values.
+    pub date_value: Option<Date>,
     pub updated_at: DateTimeUtc,
 }
 

@@ -46,6 +46,8 @@ enum Contacts {
     Consent,
     SortName,
     LastContactedAt,
+    LastContactedAsc,
+    LastContactedDesc,
     AnonymizedAt,
     CreatedAt,
     UpdatedAt,
@@ -70,6 +72,7 @@ enum ContactAttributeValues {
     TextValue,
     NumberValue,
     BoolValue,
+    DateValue,
     UpdatedAt,
 }
 
@@ -149,6 +152,8 @@ impl MigrationTrait for Migration {
                     .col(json(C::Consent))
                     .col(string(C::SortName))
                     .col(timestamp_with_time_zone_null(C::LastContactedAt))
+                    .col(timestamp_with_time_zone(C::LastContactedAsc))
+                    .col(timestamp_with_time_zone(C::LastContactedDesc))
                     .col(timestamp_with_time_zone_null(C::AnonymizedAt))
                     .col(timestamp_with_time_zone(C::CreatedAt))
                     .col(timestamp_with_time_zone(C::UpdatedAt))
@@ -184,10 +189,19 @@ impl MigrationTrait for Migration {
                 false,
             ),
             (
-                "ix_contacts_org_last_contacted",
+                "ix_contacts_org_last_contacted_asc",
                 vec![
                     C::OrgId.into_iden(),
-                    C::LastContactedAt.into_iden(),
+                    C::LastContactedAsc.into_iden(),
+                    C::Id.into_iden(),
+                ],
+                false,
+            ),
+            (
+                "ix_contacts_org_last_contacted_desc",
+                vec![
+                    C::OrgId.into_iden(),
+                    C::LastContactedDesc.into_iden(),
                     C::Id.into_iden(),
                 ],
                 false,
@@ -254,6 +268,7 @@ impl MigrationTrait for Migration {
                     .col(text_null(V::TextValue))
                     .col(double_null(V::NumberValue))
                     .col(boolean_null(V::BoolValue))
+                    .col(date_null(V::DateValue))
                     .col(timestamp_with_time_zone(V::UpdatedAt))
                     .primary_key(Index::create().col(V::ContactId).col(V::DefinitionId))
                     .foreign_key(&mut cascade((V::Table, V::ContactId), (C::Table, C::Id)))
@@ -265,18 +280,26 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        index(
-            manager,
-            "ix_contact_attribute_values_lookup",
-            V::Table,
-            vec![
-                V::OrgId.into_iden(),
-                V::Identifier.into_iden(),
-                V::TextValue.into_iden(),
-            ],
-            false,
-        )
-        .await?;
+        // Rules compare one typed column of one attribute: an index per typed column.
+        for (name, value) in [
+            ("ix_contact_attribute_values_text", V::TextValue),
+            ("ix_contact_attribute_values_number", V::NumberValue),
+            ("ix_contact_attribute_values_bool", V::BoolValue),
+            ("ix_contact_attribute_values_date", V::DateValue),
+        ] {
+            index(
+                manager,
+                name,
+                V::Table,
+                vec![
+                    V::OrgId.into_iden(),
+                    V::Identifier.into_iden(),
+                    value.into_iden(),
+                ],
+                false,
+            )
+            .await?;
+        }
         index(
             manager,
             "ix_contact_attribute_values_definition",

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::service::{self, Address, ContactFields, ContactFilter};
 use crate::auth::Permission;
+use crate::channels::graphql::ChannelTypeGql;
 use crate::custom_attributes::graphql::CustomAttributeDefinition;
 use crate::error::{AppError, AppResult, UserErrorCode};
 use crate::graphql::context::{ById, ContextExt, ScopedLoader};
@@ -83,16 +84,9 @@ impl CustomAttributeValue {
         &self.0.identifier
     }
 
-    /// The value: a string (TEXT, SELECT option value, DATE), number or boolean.
+    /// The value: a string (TEXT, SELECT option value, DATE as `YYYY-MM-DD`), number or boolean.
     async fn value(&self) -> Json<serde_json::Value> {
-        Json(
-            match (&self.0.text_value, self.0.number_value, self.0.bool_value) {
-                (Some(text), _, _) => serde_json::json!(text),
-                (_, Some(number), _) => serde_json::json!(number),
-                (_, _, Some(boolean)) => serde_json::json!(boolean),
-                _ => serde_json::Value::Null,
-            },
-        )
+        Json(service::stored_value(&self.0))
     }
 
     /// The attribute's definition.
@@ -105,6 +99,29 @@ impl CustomAttributeValue {
             .load::<entity::custom_attribute_definition::Entity>(self.0.definition_id);
         Ok(definition.await?.map(CustomAttributeDefinition))
     }
+}
+
+/// Whether a contact agreed to be contacted on a channel.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(name = "ConsentStatus", remote = "service::ConsentStatus")]
+pub enum ConsentStatusGql {
+    /// The contact agreed (e.g. SMS `START`).
+    OptedIn,
+    /// The contact refused (e.g. SMS `STOP`).
+    OptedOut,
+}
+
+/// A contact's consent on one channel type.
+#[derive(SimpleObject, Clone)]
+pub struct ContactConsent {
+    /// The channel type.
+    pub channel: ChannelTypeGql,
+    /// Opted in or out.
+    pub status: ConsentStatusGql,
+    /// When the contact gave or withdrew it.
+    pub at: DateTime<Utc>,
+    /// Where it came from (a web form, an SMS keyword, an import), if known.
+    pub source: Option<String>,
 }
 
 /// A contact.
@@ -248,6 +265,19 @@ impl Contact {
         Ok(values.into_iter().map(CustomAttributeValue).collect())
     }
 
+    /// Consent per channel type; channels without a decision are left out.
+    async fn consent(&self) -> Vec<ContactConsent> {
+        service::consents(&self.0)
+            .into_iter()
+            .map(|c| ContactConsent {
+                channel: c.channel.into(),
+                status: c.status.into(),
+                at: c.at,
+                source: c.source,
+            })
+            .collect()
+    }
+
     /// When the organization last talked with the contact.
     async fn last_contacted_at(&self) -> Option<DateTime<Utc>> {
         self.0.last_contacted_at
@@ -304,6 +334,9 @@ pub enum ContactOrderField {
     Name,
     /// Creation time.
     CreatedAt,
+    /// When the organization last talked with the contact; never-contacted contacts come last in
+    /// both directions.
+    LastContactedAt,
 }
 
 /// Order of a contacts list.
@@ -528,6 +561,21 @@ pub struct SetContactAttributesInput {
     pub values: Vec<AttributeValueInput>,
 }
 
+/// A contact's consent on one channel type.
+#[derive(InputObject)]
+pub struct SetContactConsentInput {
+    /// The contact.
+    pub contact_id: ID,
+    /// The channel type.
+    pub channel: ChannelTypeGql,
+    /// Opted in or out.
+    pub status: ConsentStatusGql,
+    /// When the contact gave or withdrew it; now when omitted. Not in the future.
+    pub at: Option<DateTime<Utc>>,
+    /// Where it came from (a web form, an SMS keyword, an import); at most 200 characters.
+    pub source: Option<String>,
+}
+
 /// Result of a mutation on one contact.
 #[derive(SimpleObject)]
 pub struct ContactPayload {
@@ -637,6 +685,32 @@ impl ContactMutation {
             .collect();
         let result = match input_id("contactId", &input.contact_id, "Contact") {
             Ok(id) => service::set_attributes(app.db(), principal, id, &values).await,
+            Err(e) => Err(e),
+        };
+        ContactPayload::from(result)
+    }
+
+    /// Records a contact's consent (opted in or out) on one channel type (AGENT).
+    async fn set_contact_consent(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The mutation's input.")] input: SetContactConsentInput,
+    ) -> async_graphql::Result<ContactPayload> {
+        let app = ctx.app();
+        let principal = app.principal()?;
+        let result = match input_id("contactId", &input.contact_id, "Contact") {
+            Ok(id) => {
+                service::set_consent(
+                    app.db(),
+                    principal,
+                    id,
+                    input.channel.into(),
+                    input.status.into(),
+                    input.at,
+                    input.source,
+                )
+                .await
+            }
             Err(e) => Err(e),
         };
         ContactPayload::from(result)

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::auth::{Permission, Principal};
+use crate::channels::ChannelType;
 use crate::custom_attributes::service::{AttributeEntity, TypedValue, check_value};
 use crate::db::{self, like_pattern};
 use crate::error::{AppError, AppResult, FieldError, UserErrorCode};
@@ -114,6 +115,19 @@ fn sort_name(model: &contact::ActiveModel) -> String {
         .or_else(|| get(&model.phone))
         .unwrap_or_default()
         .to_lowercase()
+}
+
+/// Sets when the organization last talked with a contact, with the non-null sort keys that order
+/// never-contacted contacts last in both directions. Conversations call this.
+pub fn set_last_contacted(model: &mut contact::ActiveModel, at: Option<DateTime<Utc>>) {
+    // 9999-12-31T23:59:59Z and 0001-01-01T00:00:00Z.
+    let far_future =
+        DateTime::from_timestamp(253_402_300_799, 0).unwrap_or(DateTime::<Utc>::MAX_UTC);
+    let far_past =
+        DateTime::from_timestamp(-62_135_596_800, 0).unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+    model.last_contacted_at = Set(at);
+    model.last_contacted_asc = Set(at.unwrap_or(far_future));
+    model.last_contacted_desc = Set(at.unwrap_or(far_past));
 }
 
 fn list_of(errors: &mut Errors, field: &str, values: &[String], phone: bool) -> Value {
@@ -252,12 +266,12 @@ pub async fn create(
         id: Set(Uuid::now_v7()),
         org_id: Set(principal.org_id),
         consent: Set(json!({})),
-        last_contacted_at: Set(None),
         anonymized_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
     };
+    set_last_contacted(&mut model, None);
     let mut errors = Errors::default();
     apply(&mut errors, &mut model, &fields);
     errors.finish()?;
@@ -447,26 +461,74 @@ pub async fn untag(
 ) -> AppResult<Vec<contact::Model>> {
     principal.require(Permission::WorkContacts)?;
     let txn = db::begin_write(db).await?;
-    require_contacts(&txn, principal.org_id, contact_ids, "contactIds").await?;
+    let mut problems = Vec::new();
+    if let Err(AppError::Validation(e)) =
+        require_contacts(&txn, principal.org_id, contact_ids, "contactIds").await
+    {
+        problems.extend(e);
+    }
+    // Any tag of the organization can be removed, active or not; others' tags act as missing.
+    let known: HashSet<Uuid> =
+        tenancy::by_ids::<entity::tag::Entity>(principal.org_id, tag_ids.iter().copied())
+            .all(&txn)
+            .await?
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+    problems.extend(
+        tag_ids
+            .iter()
+            .enumerate()
+            .filter(|(_, id)| !known.contains(id))
+            .map(|(i, _)| {
+                FieldError::new(
+                    &format!("tagIds.{i}"),
+                    UserErrorCode::NotFound,
+                    "no such tag",
+                )
+            }),
+    );
+    if !problems.is_empty() {
+        return Err(AppError::Validation(problems));
+    }
+    let applied = contact_tag::Entity::find()
+        .filter(contact_tag::Column::OrgId.eq(principal.org_id))
+        .filter(contact_tag::Column::ContactId.is_in(contact_ids.iter().copied()))
+        .filter(contact_tag::Column::TagId.is_in(tag_ids.iter().copied()))
+        .all(&txn)
+        .await?;
+    let mut done = HashSet::new();
     for contact_id in contact_ids {
-        let removed = contact_tag::Entity::delete_many()
+        if !done.insert(*contact_id) {
+            continue;
+        }
+        let mut removed: Vec<Uuid> = Vec::new();
+        for tag_id in tag_ids {
+            let is_applied = applied
+                .iter()
+                .any(|r| r.contact_id == *contact_id && r.tag_id == *tag_id);
+            if is_applied && !removed.contains(tag_id) {
+                removed.push(*tag_id);
+            }
+        }
+        if removed.is_empty() {
+            continue;
+        }
+        contact_tag::Entity::delete_many()
             .filter(contact_tag::Column::OrgId.eq(principal.org_id))
             .filter(contact_tag::Column::ContactId.eq(*contact_id))
-            .filter(contact_tag::Column::TagId.is_in(tag_ids.iter().copied()))
+            .filter(contact_tag::Column::TagId.is_in(removed.iter().copied()))
             .exec(&txn)
-            .await?
-            .rows_affected;
-        if removed > 0 {
-            events::record(
-                &txn,
-                principal.org_id,
-                Some(principal.user_id()),
-                "CONTACT_UNTAGGED",
-                Subject::new("Contact", *contact_id),
-                json!({ "tagIds": tag_ids }),
-            )
             .await?;
-        }
+        events::record(
+            &txn,
+            principal.org_id,
+            Some(principal.user_id()),
+            "CONTACT_UNTAGGED",
+            Subject::new("Contact", *contact_id),
+            json!({ "tagIds": removed }),
+        )
+        .await?;
     }
     let contacts =
         tenancy::by_ids::<contact::Entity>(principal.org_id, contact_ids.iter().copied())
@@ -541,10 +603,11 @@ pub async fn set_attributes(
             .exec(&txn)
             .await?;
         if let Some(typed) = typed {
-            let (text, number, boolean) = match typed {
-                TypedValue::Text(s) => (Some(s.clone()), None, None),
-                TypedValue::Number(n) => (None, Some(*n), None),
-                TypedValue::Bool(b) => (None, None, Some(*b)),
+            let (text, number, boolean, date) = match typed {
+                TypedValue::Text(s) => (Some(s.clone()), None, None, None),
+                TypedValue::Number(n) => (None, Some(*n), None, None),
+                TypedValue::Bool(b) => (None, None, Some(*b), None),
+                TypedValue::Date(d) => (None, None, None, Some(*d)),
             };
             attribute_value::ActiveModel {
                 contact_id: Set(contact_id),
@@ -554,6 +617,7 @@ pub async fn set_attributes(
                 text_value: Set(text),
                 number_value: Set(number),
                 bool_value: Set(boolean),
+                date_value: Set(date),
                 updated_at: Set(now),
             }
             .insert(&txn)
@@ -598,6 +662,9 @@ pub enum ContactOrderField {
     Name,
     /// Creation time.
     CreatedAt,
+    /// When the organization last talked with the contact; never-contacted contacts come last in
+    /// both directions.
+    LastContactedAt,
 }
 
 /// One page of contacts.
@@ -657,7 +724,13 @@ pub async fn list(
             .and_where(attribute_value::Column::Identifier.eq(identifier))
             .to_owned();
         match value {
-            Value::String(s) => matches.and_where(attribute_value::Column::TextValue.eq(s)),
+            Value::String(s) => {
+                let mut any = Condition::any().add(attribute_value::Column::TextValue.eq(&s));
+                if let Ok(date) = NaiveDate::parse_from_str(&s, "%Y-%m-%d") {
+                    any = any.add(attribute_value::Column::DateValue.eq(date));
+                }
+                matches.cond_where(any)
+            }
             Value::Bool(b) => matches.and_where(attribute_value::Column::BoolValue.eq(b)),
             Value::Number(n) => matches
                 .and_where(attribute_value::Column::NumberValue.eq(n.as_f64().unwrap_or(f64::NAN))),
@@ -681,6 +754,18 @@ pub async fn list(
             column: contact::Column::CreatedAt,
             direction: order.1,
             value: |m: &contact::Model| SortValue::Time(m.created_at),
+        },
+        ContactOrderField::LastContactedAt if order.1 == SortDirection::Asc => Sort {
+            name: "LAST_CONTACTED_AT",
+            column: contact::Column::LastContactedAsc,
+            direction: order.1,
+            value: |m: &contact::Model| SortValue::Time(m.last_contacted_asc),
+        },
+        ContactOrderField::LastContactedAt => Sort {
+            name: "LAST_CONTACTED_AT_DESC",
+            column: contact::Column::LastContactedDesc,
+            direction: order.1,
+            value: |m: &contact::Model| SortValue::Time(m.last_contacted_desc),
         },
     };
     let total = TotalCount::of(db, select.clone());
@@ -725,4 +810,170 @@ pub async fn attribute_values(
         map.entry(row.contact_id).or_default().push(row);
     }
     Ok(map)
+}
+
+/// Whether a contact agreed to be contacted on a channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConsentStatus {
+    /// The contact agreed (e.g. SMS `START`).
+    OptedIn,
+    /// The contact refused (e.g. SMS `STOP`).
+    OptedOut,
+}
+
+impl ConsentStatus {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsentStatus::OptedIn => "OPTED_IN",
+            ConsentStatus::OptedOut => "OPTED_OUT",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        [ConsentStatus::OptedIn, ConsentStatus::OptedOut]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
+}
+
+/// A contact's consent on one channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Consent {
+    /// The channel type.
+    pub channel: ChannelType,
+    /// Opted in or out.
+    pub status: ConsentStatus,
+    /// When the contact gave or withdrew it.
+    pub at: DateTime<Utc>,
+    /// Where it came from (a web form, an SMS keyword, an import), if known.
+    pub source: Option<String>,
+}
+
+/// A contact's consents, in channel type order (channels without a decision are left out).
+pub fn consents(model: &contact::Model) -> Vec<Consent> {
+    ChannelType::ALL
+        .into_iter()
+        .filter_map(|channel| {
+            let entry = model.consent.get(channel.as_str())?;
+            Some(Consent {
+                channel,
+                status: ConsentStatus::parse(entry.get("status")?.as_str()?)?,
+                at: DateTime::parse_from_rfc3339(entry.get("at")?.as_str()?)
+                    .ok()?
+                    .with_timezone(&Utc),
+                source: entry
+                    .get("source")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+            })
+        })
+        .collect()
+}
+
+/// Records a contact's consent on a channel inside `txn` (for people and for system paths such as
+/// SMS `STOP`/`START` keywords, whose `actor` is `None`).
+pub async fn record_consent<C: ConnectionTrait>(
+    txn: &C,
+    org_id: Uuid,
+    actor: Option<Uuid>,
+    current: contact::Model,
+    consent: Consent,
+) -> AppResult<contact::Model> {
+    let contact_id = current.id;
+    let mut stored = match &current.consent {
+        Value::Object(map) => map.clone(),
+        _ => serde_json::Map::new(),
+    };
+    stored.insert(
+        consent.channel.as_str().to_string(),
+        json!({
+            "status": consent.status.as_str(),
+            "at": consent.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "source": consent.source,
+        }),
+    );
+    let mut model = current.into_active_model();
+    model.consent = Set(Value::Object(stored));
+    model.updated_at = Set(Utc::now());
+    let updated = model.update(txn).await?;
+    events::record(
+        txn,
+        org_id,
+        actor,
+        "CONTACT_CONSENT_CHANGED",
+        Subject::new("Contact", contact_id),
+        json!({
+            "channel": consent.channel.as_str(),
+            "status": consent.status.as_str(),
+            "source": consent.source,
+        }),
+    )
+    .await?;
+    Ok(updated)
+}
+
+/// Sets a contact's consent on one channel (AGENT). `at` defaults to now and cannot be in the
+/// future.
+pub async fn set_consent(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    contact_id: Uuid,
+    channel: ChannelType,
+    status: ConsentStatus,
+    at: Option<DateTime<Utc>>,
+    source: Option<String>,
+) -> AppResult<contact::Model> {
+    principal.require(Permission::WorkContacts)?;
+    let now = Utc::now();
+    let mut errors = Errors::default();
+    let source = errors.optional_text("source", source.as_deref(), 200);
+    if at.is_some_and(|at| at > now + chrono::Duration::minutes(5)) {
+        errors.add("at", UserErrorCode::Invalid, "at is in the future");
+    }
+    errors.finish()?;
+    let txn = db::begin_write(db).await?;
+    let current = find(&txn, principal.org_id, contact_id, "contactId").await?;
+    if current.anonymized_at.is_some() {
+        return Err(AppError::invalid(
+            "contactId",
+            UserErrorCode::InvalidState,
+            "the contact is anonymized",
+        ));
+    }
+    let consent = Consent {
+        channel,
+        status,
+        at: at.unwrap_or(now),
+        source,
+    };
+    let updated = record_consent(
+        &txn,
+        principal.org_id,
+        Some(principal.user_id()),
+        current,
+        consent,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// A stored attribute value as JSON: a string (TEXT, SELECT, DATE as `YYYY-MM-DD`), number or
+/// boolean.
+pub fn stored_value(row: &attribute_value::Model) -> Value {
+    let typed = match (
+        &row.text_value,
+        row.number_value,
+        row.bool_value,
+        row.date_value,
+    ) {
+        (Some(text), ..) => TypedValue::Text(text.clone()),
+        (_, Some(number), ..) => TypedValue::Number(number),
+        (_, _, Some(boolean), _) => TypedValue::Bool(boolean),
+        (.., Some(date)) => TypedValue::Date(date),
+        _ => return Value::Null,
+    };
+    typed.to_json()
 }

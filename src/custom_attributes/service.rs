@@ -353,12 +353,14 @@ pub async fn list<C: ConnectionTrait>(
 /// A value checked against its definition, in its typed column.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TypedValue {
-    /// TEXT and SELECT values; DATE as `YYYY-MM-DD`.
+    /// TEXT and SELECT values.
     Text(String),
     /// NUMBER values.
     Number(f64),
     /// BOOLEAN values.
     Bool(bool),
+    /// DATE values.
+    Date(NaiveDate),
 }
 
 impl TypedValue {
@@ -368,6 +370,7 @@ impl TypedValue {
             TypedValue::Text(s) => json!(s),
             TypedValue::Number(n) => json!(n),
             TypedValue::Bool(b) => json!(b),
+            TypedValue::Date(d) => json!(d.format("%Y-%m-%d").to_string()),
         }
     }
 }
@@ -385,7 +388,7 @@ pub fn check_value(definition: &definition::Model, value: &Value) -> Result<Type
             .ok_or_else(|| "the number is out of range".to_string()),
         (AttributeType::Boolean, Value::Bool(b)) => Ok(TypedValue::Bool(*b)),
         (AttributeType::Date, Value::String(s)) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
-            .map(|d| TypedValue::Text(d.format("%Y-%m-%d").to_string()))
+            .map(TypedValue::Date)
             .map_err(|_| format!("{s:?} is not a date such as 2026-11-23")),
         (AttributeType::Select, Value::String(s)) => {
             match find_option(&options_of(definition), s) {

@@ -318,6 +318,58 @@ async fn attribute_values_are_validated_against_their_definitions() {
         .await;
     assert_eq!(cleared["setContactAttributes"]["userErrors"], json!([]));
     assert_eq!(app.count("contact_attribute_values").await, values - 1);
+    // Each type lands in its typed column, so rules can compare it in SQL.
+    for (column, rows) in [
+        ("text_value", 1),
+        ("number_value", 0),
+        ("bool_value", 1),
+        ("date_value", 1),
+    ] {
+        let where_ = format!("contact_attribute_values WHERE {column} IS NOT NULL");
+        assert_eq!(app.count(&where_).await, rows, "{column}");
+    }
+    let by_date = app
+        .data(
+            owner,
+            "{ contacts(filter: { attribute: { identifier: \"since\", value: \"2024-02-29\" } }) { nodes { name } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(by_date["contacts"]["nodes"], json!([{ "name": "Carol" }]));
+    // An archived attribute takes no values.
+    let definitions = app
+        .data(
+            owner,
+            "{ customAttributeDefinitions(entity: CONTACT) { id identifier } }",
+            json!({}),
+        )
+        .await;
+    let vip = definitions["customAttributeDefinitions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|d| d["identifier"] == "vip")
+        .map(|d| d["id"].clone())
+        .expect("the vip definition");
+    app.data(owner, "mutation($id: ID!) { archiveCustomAttributeDefinition(input: { id: $id }) { userErrors { code } } }", json!({ "id": vip }))
+        .await;
+    let values = app.count("contact_attribute_values").await;
+    let events = app.count("events").await;
+    let archived = app
+        .data(
+            owner,
+            set,
+            json!({ "id": contact, "values": [{ "identifier": "vip", "value": false }] }),
+        )
+        .await;
+    assert_eq!(
+        archived["setContactAttributes"],
+        json!({ "contact": null, "userErrors": [
+            { "field": ["input", "values", "0", "identifier"], "message": "attribute \"vip\" is archived", "code": "INVALID_STATE" }
+        ] })
+    );
+    assert_eq!(app.count("contact_attribute_values").await, values);
+    assert_eq!(app.count("events").await, events);
 }
 
 #[tokio::test]
@@ -396,4 +448,332 @@ async fn a_page_of_100_contacts_with_tags_and_attributes_costs_the_same_statemen
         json!([{ "value": 1.0, "definition": { "identifier": "score" } }])
     );
     assert_eq!(small, large);
+}
+
+/// Records a conversation with the contact the way conversations will: through the service helper
+/// that keeps the sort keys in step.
+async fn contacted(app: &TestApp, id: &Value, at: &str) {
+    use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel};
+    let uuid = switchboard::graphql::relay::decode_id(id.as_str().unwrap_or_default(), "Contact")
+        .expect("a contact id");
+    let model = entity::contact::Entity::find_by_id(uuid)
+        .one(&app.state.db)
+        .await
+        .expect("contact query")
+        .expect("contact row");
+    let mut model = model.into_active_model();
+    switchboard::contacts::service::set_last_contacted(
+        &mut model,
+        Some(at.parse().expect("a timestamp")),
+    );
+    model.update(&app.state.db).await.expect("contact update");
+}
+
+#[tokio::test]
+async fn ordering_by_last_contacted_puts_never_contacted_last_both_ways_and_paginates() {
+    let app = TestApp::spawn().await;
+    let owner = &app.org.token;
+    let ann = contact_id(&app, json!({ "displayName": "Ann" })).await;
+    let bob = contact_id(&app, json!({ "displayName": "Bob" })).await;
+    contact_id(&app, json!({ "displayName": "Cid" })).await;
+    let dan = contact_id(&app, json!({ "displayName": "Dan" })).await;
+    contact_id(&app, json!({ "displayName": "Eve" })).await;
+    contacted(&app, &ann, "2026-03-01T10:00:00Z").await;
+    contacted(&app, &bob, "2026-01-01T10:00:00Z").await;
+    contacted(&app, &dan, "2026-03-01T10:00:00Z").await;
+    let query = "query($order: ContactOrder, $first: Int, $after: String, $last: Int, $before: String) {
+      contacts(orderBy: $order, first: $first, after: $after, last: $last, before: $before) {
+        nodes { name lastContactedAt } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }";
+    for (direction, expected) in [
+        ("ASC", ["Bob", "Ann", "Dan", "Cid", "Eve"]),
+        // Ties (Ann and Dan; the never contacted) follow the direction too, by id.
+        ("DESC", ["Dan", "Ann", "Bob", "Eve", "Cid"]),
+    ] {
+        let order = json!({ "field": "LAST_CONTACTED_AT", "direction": direction });
+        let all = app
+            .data(owner, query, json!({ "order": order, "first": 10 }))
+            .await;
+        assert_eq!(names(&all), expected, "{direction}");
+        // One by one forwards, then backwards from the end, across the null boundary.
+        let mut seen = Vec::new();
+        let mut after = Value::Null;
+        loop {
+            let page = app
+                .data(
+                    owner,
+                    query,
+                    json!({ "order": order, "first": 1, "after": after }),
+                )
+                .await;
+            seen.extend(names(&page));
+            let info = &page["contacts"]["pageInfo"];
+            if info["hasNextPage"] != true {
+                break;
+            }
+            after = info["endCursor"].clone();
+        }
+        assert_eq!(seen, expected, "{direction} forwards");
+        let mut seen = Vec::new();
+        let mut before = Value::Null;
+        loop {
+            let page = app
+                .data(
+                    owner,
+                    query,
+                    json!({ "order": order, "last": 2, "before": before }),
+                )
+                .await;
+            let mut got = names(&page);
+            got.extend(seen);
+            seen = got;
+            let info = &page["contacts"]["pageInfo"];
+            if info["hasPreviousPage"] != true {
+                break;
+            }
+            before = info["startCursor"].clone();
+        }
+        assert_eq!(seen, expected, "{direction} backwards");
+    }
+    let first = app
+        .data(
+            owner,
+            query,
+            json!({ "order": { "field": "LAST_CONTACTED_AT", "direction": "DESC" }, "first": 1 }),
+        )
+        .await;
+    assert_eq!(
+        first["contacts"]["nodes"][0]["lastContactedAt"],
+        "2026-03-01T10:00:00+00:00"
+    );
+    // A cursor of one direction is not a cursor of the other.
+    let cursor = first["contacts"]["pageInfo"]["endCursor"].clone();
+    let body = app
+        .gql(
+            owner,
+            query,
+            json!({ "order": { "field": "LAST_CONTACTED_AT", "direction": "ASC" }, "first": 1, "after": cursor }),
+        )
+        .await;
+    assert_eq!(codes(&body), ["BAD_USER_INPUT"]);
+}
+
+const CONSENT: &str =
+    "mutation($input: SetContactConsentInput!) { setContactConsent(input: $input) {
+  contact { consent { channel status at source } } userErrors { field message code } } }";
+
+#[tokio::test]
+async fn consent_is_recorded_per_channel_with_time_and_source() {
+    let app = TestApp::spawn().await;
+    let (_, agent) = app.user_with_token("agent@acme.test", &["AGENT"]).await;
+    let contact = contact_id(
+        &app,
+        json!({ "displayName": "Carol", "phone": "+4511111111" }),
+    )
+    .await;
+    let events = app.count("events").await;
+    let sms = app
+        .data(
+            &agent,
+            CONSENT,
+            json!({ "input": { "contactId": contact, "channel": "SMS", "status": "OPTED_IN",
+            "at": "2026-01-02T03:04:05Z", "source": "web form" } }),
+        )
+        .await;
+    assert_eq!(
+        sms["setContactConsent"],
+        json!({ "contact": { "consent": [
+            { "channel": "SMS", "status": "OPTED_IN", "at": "2026-01-02T03:04:05+00:00", "source": "web form" }
+        ] }, "userErrors": [] })
+    );
+    app.data(
+        &agent,
+        CONSENT,
+        json!({ "input": { "contactId": contact, "channel": "EMAIL", "status": "OPTED_IN",
+        "at": "2026-01-01T00:00:00Z" } }),
+    )
+    .await;
+    let stop = app
+        .data(
+            &agent,
+            CONSENT,
+            json!({ "input": { "contactId": contact, "channel": "SMS", "status": "OPTED_OUT",
+            "at": "2026-02-01T00:00:00Z", "source": "keyword STOP" } }),
+        )
+        .await;
+    assert_eq!(
+        stop["setContactConsent"],
+        json!({ "contact": { "consent": [
+            { "channel": "EMAIL", "status": "OPTED_IN", "at": "2026-01-01T00:00:00+00:00", "source": null },
+            { "channel": "SMS", "status": "OPTED_OUT", "at": "2026-02-01T00:00:00+00:00", "source": "keyword STOP" }
+        ] }, "userErrors": [] })
+    );
+    assert_eq!(app.count("events").await, events + 3);
+    assert_eq!(
+        app.count("events WHERE event_type = 'CONTACT_CONSENT_CHANGED' AND CAST(payload AS TEXT) LIKE '%OPTED_OUT%'")
+            .await,
+        1
+    );
+
+    // Bad input: a time in the future, an overlong source, another org's contact.
+    let other = app
+        .create_org("Globex", "globex", "owner@globex.test")
+        .await;
+    let events = app.count("events").await;
+    let refused = app
+        .data(
+            &agent,
+            CONSENT,
+            json!({ "input": { "contactId": contact, "channel": "SMS", "status": "OPTED_IN",
+            "at": "2999-01-01T00:00:00Z", "source": "x".repeat(201) } }),
+        )
+        .await;
+    assert_eq!(
+        refused["setContactConsent"],
+        json!({ "contact": null, "userErrors": [
+            { "field": ["input", "source"], "message": "source must be at most 200 characters", "code": "TOO_LONG" },
+            { "field": ["input", "at"], "message": "at is in the future", "code": "INVALID" }
+        ] })
+    );
+    let hidden = app
+        .data(
+            &other.token,
+            CONSENT,
+            json!({ "input": { "contactId": contact, "channel": "SMS", "status": "OPTED_IN" } }),
+        )
+        .await;
+    assert_eq!(
+        hidden["setContactConsent"],
+        json!({ "contact": null, "userErrors": [
+            { "field": ["input", "contactId"], "message": "no such contact", "code": "NOT_FOUND" }
+        ] })
+    );
+    let unchanged = app
+        .data(
+            &agent,
+            "query($id: ID!) { contact(id: $id) { consent { channel status } } }",
+            json!({ "id": contact }),
+        )
+        .await;
+    assert_eq!(
+        unchanged["contact"]["consent"],
+        json!([{ "channel": "EMAIL", "status": "OPTED_IN" }, { "channel": "SMS", "status": "OPTED_OUT" }])
+    );
+    assert_eq!(app.count("events").await, events);
+}
+
+#[tokio::test]
+async fn tagging_and_attributes_refuse_other_orgs_ids_and_record_events() {
+    let app = TestApp::spawn().await;
+    let owner = &app.org.token;
+    let contact = contact_id(&app, json!({ "displayName": "Carol" })).await;
+    let vip = new_tag(&app, "VIP").await;
+    let other = app
+        .create_org("Globex", "globex", "owner@globex.test")
+        .await;
+    let theirs = app
+        .data(
+            &other.token,
+            "mutation { createTag(input: { name: \"Theirs\" }) { tag { id } } }",
+            json!({}),
+        )
+        .await["createTag"]["tag"]["id"]
+        .clone();
+    app.data(&other.token, "mutation { createCustomAttributeDefinition(input: { entity: CONTACT, identifier: \"plan\", label: \"Plan\", valueType: TEXT }) { userErrors { code } } }", json!({}))
+        .await;
+    let their_contact =
+        create(&app, &other.token, json!({ "displayName": "Zed" })).await["contact"]["id"].clone();
+    let apply = "mutation($c: [ID!]!, $t: [ID!]!) { tagContacts(input: { contactIds: $c, tagIds: $t }) { contacts { name } userErrors { field message code } } }";
+    let remove = "mutation($c: [ID!]!, $t: [ID!]!) { untagContacts(input: { contactIds: $c, tagIds: $t }) { contacts { name } userErrors { field message code } } }";
+    let set = "mutation($id: ID!, $values: [AttributeValueInput!]!) { setContactAttributes(input: { contactId: $id, values: $values }) {
+        contact { name } userErrors { field message code } } }";
+    let rows = (
+        app.count("contact_tags").await,
+        app.count("contact_attribute_values").await,
+        app.count("events").await,
+    );
+    for (mutation, name) in [(apply, "tagContacts"), (remove, "untagContacts")] {
+        let refused = app
+            .data(
+                owner,
+                mutation,
+                json!({ "c": [contact, their_contact], "t": [vip, theirs] }),
+            )
+            .await;
+        assert_eq!(
+            refused[name],
+            json!({ "contacts": [], "userErrors": [
+                { "field": ["input", "contactIds", "1"], "message": "no such contact", "code": "NOT_FOUND" },
+                { "field": ["input", "tagIds", "1"], "message": "no such tag", "code": "NOT_FOUND" }
+            ] }),
+            "{name}"
+        );
+    }
+    let refused = app
+        .data(
+            owner,
+            set,
+            json!({ "id": contact, "values": [{ "identifier": "plan", "value": "gold" }] }),
+        )
+        .await;
+    assert_eq!(
+        refused["setContactAttributes"],
+        json!({ "contact": null, "userErrors": [
+            { "field": ["input", "values", "0", "identifier"], "message": "no contact attribute \"plan\"", "code": "NOT_FOUND" }
+        ] })
+    );
+    let refused = app
+        .data(owner, set, json!({ "id": their_contact, "values": [] }))
+        .await;
+    assert_eq!(
+        refused["setContactAttributes"]["userErrors"],
+        json!([{ "field": ["input", "contactId"], "message": "no such contact", "code": "NOT_FOUND" }])
+    );
+    assert_eq!(
+        (
+            app.count("contact_tags").await,
+            app.count("contact_attribute_values").await,
+            app.count("events").await,
+        ),
+        rows
+    );
+
+    // Events: one per contact that changed, naming the tags really added or removed.
+    let second = contact_id(&app, json!({ "displayName": "Dave" })).await;
+    app.data(owner, apply, json!({ "c": [contact], "t": [vip] }))
+        .await;
+    app.data(owner, apply, json!({ "c": [contact, second], "t": [vip] }))
+        .await;
+    app.data(
+        owner,
+        remove,
+        json!({ "c": [contact, second], "t": [vip, vip] }),
+    )
+    .await;
+    app.data(owner, remove, json!({ "c": [contact], "t": [vip] }))
+        .await;
+    assert_eq!(
+        app.count("events WHERE event_type = 'CONTACT_TAGGED'")
+            .await,
+        2
+    );
+    assert_eq!(
+        app.count("events WHERE event_type = 'CONTACT_UNTAGGED'")
+            .await,
+        2
+    );
+    app.data(owner, "mutation { createCustomAttributeDefinition(input: { entity: CONTACT, identifier: \"plan\", label: \"Plan\", valueType: TEXT }) { userErrors { code } } }", json!({}))
+        .await;
+    let ok = app
+        .data(
+            owner,
+            set,
+            json!({ "id": contact, "values": [{ "identifier": "plan", "value": "gold" }] }),
+        )
+        .await;
+    assert_eq!(ok["setContactAttributes"]["userErrors"], json!([]));
+    assert_eq!(
+        app.count("events WHERE event_type = 'CONTACT_ATTRIBUTES_SET' AND CAST(payload AS TEXT) LIKE '%plan%'")
+            .await,
+        1
+    );
 }

@@ -140,6 +140,25 @@ async fn options_can_be_deactivated_and_definitions_archived() {
         listed,
         json!({ "active": [], "all": [{ "identifier": "tier" }] })
     );
+    let unarchive = "mutation($id: ID!) { unarchiveCustomAttributeDefinition(input: { id: $id }) { definition { archived } userErrors { code } } }";
+    let restored = app
+        .data(&app.org.token, unarchive, json!({ "id": id }))
+        .await;
+    assert_eq!(
+        restored["unarchiveCustomAttributeDefinition"],
+        json!({ "definition": { "archived": false }, "userErrors": [] })
+    );
+    for (event, n) in [
+        ("CUSTOM_ATTRIBUTE_DEFINITION_CREATED", 1),
+        ("CUSTOM_ATTRIBUTE_DEFINITION_UPDATED", 1),
+        ("CUSTOM_ATTRIBUTE_DEFINITION_ARCHIVED", 1),
+        ("CUSTOM_ATTRIBUTE_DEFINITION_UNARCHIVED", 1),
+    ] {
+        let where_ = format!(
+            "events WHERE event_type = '{event}' AND subject_type = 'CustomAttributeDefinition'"
+        );
+        assert_eq!(app.count(&where_).await, n, "{event}");
+    }
 }
 
 #[tokio::test]
@@ -151,10 +170,28 @@ async fn only_admins_define_attributes_and_other_orgs_see_none() {
     )
     .await;
     let (_, lead) = app.user_with_token("lead@acme.test", &["TEAM_LEAD"]).await;
-    let body = app
-        .gql(&lead, CREATE, json!({ "input": { "entity": "CONTACT", "identifier": "x", "label": "X", "valueType": "TEXT" } }))
+    let (_, agent) = app.user_with_token("agent@acme.test", &["AGENT"]).await;
+    let definitions = app.count("custom_attribute_definitions").await;
+    let events = app.count("events").await;
+    for token in [&lead, &agent] {
+        let body = app
+            .gql(token, CREATE, json!({ "input": { "entity": "CONTACT", "identifier": "x", "label": "X", "valueType": "TEXT" } }))
+            .await;
+        assert_eq!(codes(&body), ["FORBIDDEN"]);
+    }
+    assert_eq!(app.count("custom_attribute_definitions").await, definitions);
+    assert_eq!(app.count("events").await, events);
+    let read = app
+        .data(
+            &agent,
+            "{ customAttributeDefinitions(entity: CONTACT) { identifier } }",
+            json!({}),
+        )
         .await;
-    assert_eq!(codes(&body), ["FORBIDDEN"]);
+    assert_eq!(
+        read,
+        json!({ "customAttributeDefinitions": [{ "identifier": "tier" }] })
+    );
     let read = app
         .data(
             &lead,
@@ -177,4 +214,30 @@ async fn only_admins_define_attributes_and_other_orgs_see_none() {
         )
         .await;
     assert_eq!(theirs, json!({ "customAttributeDefinitions": [] }));
+    // Our definition's id is missing for them.
+    let ours = app
+        .data(
+            &app.org.token,
+            "{ customAttributeDefinitions(entity: CONTACT) { id } }",
+            json!({}),
+        )
+        .await["customAttributeDefinitions"][0]["id"]
+        .clone();
+    let events = app.count("events").await;
+    let hidden = app
+        .data(
+            &other.token,
+            "query($id: ID!) { node(id: $id) { id } }",
+            json!({ "id": ours }),
+        )
+        .await;
+    assert_eq!(hidden, json!({ "node": null }));
+    let refused = app
+        .data(&other.token, "mutation($id: ID!) { archiveCustomAttributeDefinition(input: { id: $id }) { definition { archived } userErrors { field code } } }", json!({ "id": ours }))
+        .await;
+    assert_eq!(
+        refused["archiveCustomAttributeDefinition"],
+        json!({ "definition": null, "userErrors": [{ "field": ["input", "id"], "code": "NOT_FOUND" }] })
+    );
+    assert_eq!(app.count("events").await, events);
 }

@@ -28,6 +28,8 @@ pub enum UserErrorCode {
     NotFound,
     /// The object is not in a state that allows the action.
     InvalidState,
+    /// Related objects block the action (e.g. open conversations); it may succeed with `force`.
+    Conflict,
     /// The credentials do not match.
     InvalidCredentials,
     /// Several objects match and the input does not say which one is meant.

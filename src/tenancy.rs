@@ -52,7 +52,10 @@ org_scoped!(
     team,
     queue,
     custom_attribute_definition,
-    contact
+    contact,
+    conversation,
+    message,
+    anonymization_request
 );
 
 impl OrgScoped for entity::organization::Entity {

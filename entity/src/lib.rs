@@ -1,13 +1,16 @@
 //! SeaORM entities for Switchboard. No GraphQL here: the API layer converts these models into its own
 //! output types, so storage-only columns (hashes, secrets) never reach the schema.
 
+pub mod anonymization_request;
 pub mod api_token;
 pub mod contact;
 pub mod contact_attribute_value;
 pub mod contact_tag;
+pub mod conversation;
 pub mod custom_attribute_definition;
 pub mod event;
 pub mod idempotency_key;
+pub mod message;
 pub mod organization;
 pub mod queue;
 pub mod queue_member;

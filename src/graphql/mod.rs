@@ -12,6 +12,10 @@ use async_graphql::{
     Context, EmptySubscription, ID, Interface, MergedObject, Object, Schema, SchemaBuilder,
 };
 
+use crate::anonymization::graphql::{
+    AnonymizationMutation, AnonymizationQuery, AnonymizationRequest,
+};
+use crate::auth::Permission;
 use crate::config::Config;
 use crate::contacts::graphql::{Contact, ContactMutation, ContactQuery};
 use crate::custom_attributes::graphql::{
@@ -47,6 +51,8 @@ pub enum Node {
     CustomAttributeDefinition(CustomAttributeDefinition),
     /// A contact.
     Contact(Contact),
+    /// An anonymization request.
+    AnonymizationRequest(AnonymizationRequest),
 }
 
 /// Largest list `nodes(ids:)` takes.
@@ -59,7 +65,7 @@ pub struct NodeQuery;
 async fn load_node(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option<Node>> {
     let app = ctx.app();
     let principal = app.principal()?;
-    principal.require(crate::auth::Permission::ReadDirectory)?;
+    principal.require(Permission::ReadDirectory)?;
     let (type_name, uuid) = relay::decode_any_id(id)?;
     Ok(match type_name.as_str() {
         "Organization" => app
@@ -95,6 +101,10 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option<N
             .load::<entity::contact::Entity>(uuid)
             .await?
             .map(|m| Node::Contact(Contact(m))),
+        "AnonymizationRequest" if principal.require(Permission::Anonymize).is_ok() => app
+            .load::<entity::anonymization_request::Entity>(uuid)
+            .await?
+            .map(|m| Node::AnonymizationRequest(AnonymizationRequest(m))),
         _ => None,
     })
 }
@@ -139,6 +149,7 @@ pub struct Query(
     QueueQuery,
     CustomAttributeQuery,
     ContactQuery,
+    AnonymizationQuery,
 );
 
 /// Every mutation of the API.
@@ -152,6 +163,7 @@ pub struct Mutation(
     QueueMutation,
     CustomAttributeMutation,
     ContactMutation,
+    AnonymizationMutation,
 );
 
 /// The schema type.

@@ -4,6 +4,7 @@
 
 mod common;
 
+mod anonymization;
 mod auth;
 mod contacts;
 mod custom_attributes;

@@ -1,0 +1,264 @@
+//! Anonymization rules over one transaction.
+//!
+//! A contact's anonymization runs inside the mutation's transaction, so a request is `COMPLETED`
+//! when the mutation returns; its row keeps who asked, when, and what was erased. Conversations the
+//! contact requested lose their subject and every message body (both directions, since replies
+//! quote the contact); messages the contact wrote elsewhere lose their bodies. Counts, numbers,
+//! statuses and timestamps stay. Tags and group memberships stay (they carry no personal data).
+
+use chrono::Utc;
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel,
+    QueryFilter, Set,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use entity::{
+    anonymization_request as request, contact, contact_attribute_value, conversation, event,
+    message,
+};
+
+use crate::auth::{Permission, Principal};
+use crate::db;
+use crate::error::{AppError, AppResult, UserErrorCode};
+use crate::events::{self, Subject};
+use crate::tenancy;
+
+/// What an anonymization request erases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetType {
+    /// A contact and its conversations' personal data.
+    Contact,
+    /// One conversation (with the inbox).
+    Conversation,
+    /// One message (with the inbox).
+    Message,
+}
+
+impl TargetType {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetType::Contact => "CONTACT",
+            TargetType::Conversation => "CONVERSATION",
+            TargetType::Message => "MESSAGE",
+        }
+    }
+
+    /// Parses a stored name (unknown names read as `Contact`, the only kind written so far).
+    pub fn parse(name: &str) -> Self {
+        match name {
+            "CONVERSATION" => TargetType::Conversation,
+            "MESSAGE" => TargetType::Message,
+            _ => TargetType::Contact,
+        }
+    }
+}
+
+/// Where a request stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestStatus {
+    /// Accepted, not yet processed.
+    Pending,
+    /// Personal data erased.
+    Completed,
+}
+
+impl RequestStatus {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestStatus::Pending => "PENDING",
+            RequestStatus::Completed => "COMPLETED",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(name: &str) -> Self {
+        if name == "COMPLETED" {
+            RequestStatus::Completed
+        } else {
+            RequestStatus::Pending
+        }
+    }
+}
+
+/// Why a conversation closed when anonymization forced it.
+pub const FORCED_CLOSE_REASON: &str = "ANONYMIZED";
+
+/// Anonymizes a contact (ADMIN). Open or pending conversations the contact requested block it
+/// with `CONFLICT` unless `force`, which closes them first.
+pub async fn anonymize_contact(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    contact_id: Uuid,
+    force: bool,
+) -> AppResult<(request::Model, contact::Model)> {
+    principal.require(Permission::Anonymize)?;
+    let org_id = principal.org_id;
+    let actor = Some(principal.user_id());
+    let txn = db::begin_write(db).await?;
+    let current = tenancy::by_id::<contact::Entity>(org_id, contact_id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| {
+            AppError::invalid("contactId", UserErrorCode::NotFound, "no such contact")
+        })?;
+    if current.anonymized_at.is_some() {
+        return Err(AppError::invalid(
+            "contactId",
+            UserErrorCode::InvalidState,
+            "the contact is already anonymized",
+        ));
+    }
+    let open = conversation::Entity::find()
+        .filter(conversation::Column::OrgId.eq(org_id))
+        .filter(conversation::Column::RequesterId.eq(contact_id))
+        .filter(conversation::Column::Status.ne("CLOSED"))
+        .all(&txn)
+        .await?;
+    if !open.is_empty() && !force {
+        return Err(AppError::invalid(
+            "force",
+            UserErrorCode::Conflict,
+            format!(
+                "the contact has {} conversation(s) not closed; close them or pass force",
+                open.len()
+            ),
+        ));
+    }
+    let now = Utc::now();
+    for conversation in &open {
+        let mut model = conversation.clone().into_active_model();
+        model.status = Set("CLOSED".to_string());
+        model.close_reason = Set(Some(FORCED_CLOSE_REASON.to_string()));
+        model.closed_at = Set(Some(now));
+        model.updated_at = Set(now);
+        model.update(&txn).await?;
+        events::record(
+            &txn,
+            org_id,
+            actor,
+            "CONVERSATION_CLOSED",
+            Subject::new("Conversation", conversation.id),
+            json!({ "reason": FORCED_CLOSE_REASON, "previousStatus": conversation.status }),
+        )
+        .await?;
+    }
+
+    let requested = Query::select()
+        .column(conversation::Column::Id)
+        .from(conversation::Entity)
+        .and_where(conversation::Column::OrgId.eq(org_id))
+        .and_where(conversation::Column::RequesterId.eq(contact_id))
+        .to_owned();
+    let erased_messages = message::Entity::update_many()
+        .col_expr(
+            message::Column::TextBody,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            message::Column::HtmlBody,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(message::Column::AnonymizedAt, Expr::value(now))
+        .col_expr(message::Column::UpdatedAt, Expr::value(now))
+        .filter(message::Column::OrgId.eq(org_id))
+        .filter(message::Column::AnonymizedAt.is_null())
+        .filter(
+            Condition::any()
+                .add(message::Column::ConversationId.in_subquery(requested))
+                .add(message::Column::AuthorContactId.eq(contact_id)),
+        )
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    let anonymized_conversations = conversation::Entity::update_many()
+        .col_expr(
+            conversation::Column::Subject,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(conversation::Column::AnonymizedAt, Expr::value(now))
+        .col_expr(conversation::Column::UpdatedAt, Expr::value(now))
+        .filter(conversation::Column::OrgId.eq(org_id))
+        .filter(conversation::Column::RequesterId.eq(contact_id))
+        .filter(conversation::Column::AnonymizedAt.is_null())
+        .exec(&txn)
+        .await?
+        .rows_affected;
+
+    contact_attribute_value::Entity::delete_many()
+        .filter(contact_attribute_value::Column::OrgId.eq(org_id))
+        .filter(contact_attribute_value::Column::ContactId.eq(contact_id))
+        .exec(&txn)
+        .await?;
+    // Earlier events about the contact may quote personal data (external id, consent source).
+    event::Entity::update_many()
+        .col_expr(event::Column::Payload, Expr::value(json!({})))
+        .filter(event::Column::OrgId.eq(org_id))
+        .filter(event::Column::SubjectType.eq("Contact"))
+        .filter(event::Column::SubjectId.eq(contact_id))
+        .exec(&txn)
+        .await?;
+
+    let mut model = current.into_active_model();
+    model.display_name = Set(None);
+    model.first_name = Set(None);
+    model.last_name = Set(None);
+    model.middle_name = Set(None);
+    model.email = Set(None);
+    model.phone = Set(None);
+    model.additional_emails = Set(json!([]));
+    model.additional_phones = Set(json!([]));
+    model.avatar_url = Set(None);
+    model.external_id = Set(None);
+    model.company = Set(None);
+    model.address = Set(json!({}));
+    model.note = Set(None);
+    model.birth_date = Set(None);
+    model.consent = Set(json!({}));
+    model.sort_name = Set(String::new());
+    model.anonymized_at = Set(Some(now));
+    model.updated_at = Set(now);
+    let contact = model.update(&txn).await?;
+
+    let request = request::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        org_id: Set(org_id),
+        target_type: Set(TargetType::Contact.as_str().to_string()),
+        target_id: Set(contact_id),
+        status: Set(RequestStatus::Completed.as_str().to_string()),
+        force: Set(force),
+        requested_by: Set(actor),
+        requested_at: Set(now),
+        processed_at: Set(Some(now)),
+        closed_conversations: Set(count(open.len() as u64)),
+        anonymized_conversations: Set(count(anonymized_conversations)),
+        erased_messages: Set(count(erased_messages)),
+    }
+    .insert(&txn)
+    .await?;
+    events::record(
+        &txn,
+        org_id,
+        actor,
+        "CONTACT_ANONYMIZED",
+        Subject::new("Contact", contact_id),
+        json!({
+            "requestId": request.id,
+            "force": force,
+            "closedConversations": request.closed_conversations,
+            "anonymizedConversations": request.anonymized_conversations,
+            "erasedMessages": request.erased_messages,
+        }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok((request, contact))
+}
+
+fn count(n: u64) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}

@@ -33,10 +33,11 @@ pub enum RequestStatusGql {
     Completed,
 }
 
-/// A tracked request to erase personal data; counts, numbers and timestamps stay.
+/// An anonymization request.
 #[derive(Clone)]
 pub struct AnonymizationRequest(pub entity::anonymization_request::Model);
 
+/// A tracked request to erase personal data; counts, numbers and timestamps stay.
 #[Object]
 impl AnonymizationRequest {
     /// Globally unique, opaque id.

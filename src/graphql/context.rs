@@ -103,6 +103,14 @@ impl RequestCtx {
 /// the statement count independent of page size whatever the scheduling.
 pub type RequestLoader<L> = DataLoader<L, HashMapCache>;
 
+/// Whether a connection resolver's selection asks for `field` on its nodes (through `nodes` or
+/// `edges.node`): list resolvers prefetch that field's data for the whole page when it does.
+pub fn page_selects(ctx: &Context<'_>, field: &str) -> bool {
+    let look = ctx.look_ahead();
+    look.field("nodes").field(field).exists()
+        || look.field("edges").field("node").field(field).exists()
+}
+
 /// Shortcuts on the async-graphql context.
 pub trait ContextExt {
     /// The request context.

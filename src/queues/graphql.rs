@@ -13,7 +13,7 @@ use crate::auth::Permission;
 use crate::channels::ChannelType;
 use crate::channels::graphql::ChannelTypeGql;
 use crate::error::{AppError, AppResult};
-use crate::graphql::context::{ById, ContextExt, ScopedLoader};
+use crate::graphql::context::{ById, ContextExt, ScopedLoader, page_selects};
 use crate::graphql::payload::{UserError, input_id, split};
 use crate::graphql::relay::{Connection, PageArgs, decode_id, encode_id};
 use crate::organizations::graphql::patch;
@@ -311,6 +311,16 @@ impl QueueQuery {
             last,
         };
         let (page, total) = service::list(app.db(), app.principal()?, &args).await?;
+        if page_selects(ctx, "members") {
+            // One statement for the page's members and one for their users, whatever its size.
+            let members = app
+                .loader::<QueueMembers>()?
+                .load_many(page.items.iter().map(|(_, q)| q.id))
+                .await?;
+            app.loader::<ById<entity::user::Entity>>()?
+                .load_many(members.into_values().flatten().map(|(user, _)| user))
+                .await?;
+        }
         Ok(Connection::new(page.map(Queue), total))
     }
 

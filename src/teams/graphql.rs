@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::service;
 use crate::auth::Permission;
 use crate::error::{AppError, AppResult};
-use crate::graphql::context::{ById, ContextExt, ScopedLoader};
+use crate::graphql::context::{ById, ContextExt, ScopedLoader, page_selects};
 use crate::graphql::payload::{UserError, input_id, split};
 use crate::graphql::relay::{Connection, PageArgs, decode_id, encode_id};
 use crate::organizations::graphql::patch;
@@ -57,6 +57,19 @@ impl Loader<Uuid> for UserTeamIds {
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Vec<Uuid>>, AppError> {
         service::team_ids_of_users(&self.db, self.org_id, keys).await
     }
+}
+
+/// Loads the teams of a page of users up front (two statements whatever the page size).
+pub async fn prefetch_teams_of_users(
+    ctx: &Context<'_>,
+    user_ids: Vec<Uuid>,
+) -> async_graphql::Result<()> {
+    let app = ctx.app();
+    let teams = app.loader::<UserTeamIds>()?.load_many(user_ids).await?;
+    app.loader::<ById<entity::team::Entity>>()?
+        .load_many(teams.into_values().flatten())
+        .await?;
+    Ok(())
 }
 
 /// The teams of a user, in joining order (two batched queries per request).
@@ -156,6 +169,16 @@ impl TeamQuery {
         };
         let (page, total) =
             service::list(app.db(), app.principal()?, search.as_deref(), &args).await?;
+        if page_selects(ctx, "members") {
+            // One statement for the page's memberships and one for their users, whatever its size.
+            let members = app
+                .loader::<TeamMemberIds>()?
+                .load_many(page.items.iter().map(|(_, t)| t.id))
+                .await?;
+            app.loader::<ById<entity::user::Entity>>()?
+                .load_many(members.into_values().flatten())
+                .await?;
+        }
         Ok(Connection::new(page.map(Team), total))
     }
 

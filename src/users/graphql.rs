@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::service::{self, NewUser, SetPassword, UserFilter, UserPatch};
 use crate::auth::{self, Role};
-use crate::graphql::context::ContextExt;
+use crate::graphql::context::{ContextExt, page_selects};
 use crate::graphql::payload::{UserError, input_id, split};
 use crate::graphql::relay::{Connection, PageArgs, SortDirection, decode_id, encode_id};
 use crate::organizations::graphql::{Organization, patch};
@@ -279,6 +279,13 @@ impl UserQuery {
             },
         )
         .await?;
+        if page_selects(ctx, "teams") {
+            crate::teams::graphql::prefetch_teams_of_users(
+                ctx,
+                page.items.iter().map(|(_, u)| u.id).collect(),
+            )
+            .await?;
+        }
         Ok(Connection::new(page.map(User), total))
     }
 }

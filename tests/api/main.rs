@@ -6,6 +6,7 @@ mod common;
 
 mod anonymization;
 mod auth;
+mod batching;
 mod contacts;
 mod custom_attributes;
 mod idempotency;

@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release -p bench -- [--scenario viewer] [--seconds 10] [--warmup 2]
 //!     [--concurrency 32] [--server-threads 1] [--client-threads 1] [--no-pin] [--json]
-//!     [--database-url postgres://...]
+//!     [--database-url postgres://...] [--users 50] [--contacts 100000]
 //! ```
 //!
 //! In one process it
@@ -29,6 +29,7 @@
 //! No `tracing` subscriber is installed, so the request spans of the middleware cost next to
 //! nothing, on both servers alike.
 
+mod contacts;
 mod load;
 mod pin;
 mod scenario;
@@ -101,6 +102,10 @@ struct Args {
     /// Users seeded besides the owner.
     #[arg(long, default_value_t = 50)]
     users: usize,
+
+    /// Contacts seeded for the `contacts` scenario (none when it does not run).
+    #[arg(long, default_value_t = 100_000)]
+    contacts: usize,
 
     /// Print the results as one JSON object instead of a table.
     #[arg(long)]
@@ -208,17 +213,28 @@ fn main() -> anyhow::Result<()> {
 
     let server_runtime = pin::runtime("bench-server", args.server_threads, server_core)?;
     let client_runtime = pin::runtime("bench-client", args.client_threads, client_core)?;
-    let servers = server::start(&server_runtime, args.database_url.clone(), args.users)?;
+    let contacts = if scenarios.contains(&Scenario::Contacts) {
+        args.contacts
+    } else {
+        0
+    };
+    let servers = server::start(
+        &server_runtime,
+        args.database_url.clone(),
+        args.users,
+        contacts,
+    )?;
     let env = servers.env.clone();
     let pinning = match (server_core, client_core) {
         (Some(s), Some(c)) => format!("server on core {}, load generator on core {}", s.id, c.id),
         _ => "not pinned".into(),
     };
     eprintln!(
-        "bench: {} with {} users; graphql on {}, plain on {}; {} server thread(s), {} client \
+        "bench: {} with {} users and {} contacts; graphql on {}, plain on {}; {} server thread(s), {} client \
          thread(s), {pinning}; {} connections, {:?} warm-up + {:?} measured per server",
         env.backend,
         env.users,
+        env.contacts,
         env.graphql,
         env.plain,
         args.server_threads.max(1),
@@ -296,6 +312,7 @@ fn main() -> anyhow::Result<()> {
             "config": {
                 "backend": env.backend,
                 "users": env.users,
+                "contacts": env.contacts,
                 "concurrency": load.concurrency,
                 "warmup_seconds": load.warmup.as_secs_f64(),
                 "seconds": load.measure.as_secs_f64(),

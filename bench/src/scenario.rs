@@ -23,6 +23,8 @@ use crate::server::Env;
 pub enum Scenario {
     /// `{ viewer { user { id displayName email } } }`: authentication (one query) and the caller.
     Viewer,
+    /// A page of 100 contacts with tags and custom attributes among `--contacts` contacts.
+    Contacts,
 }
 
 /// The two sides of a scenario.
@@ -35,12 +37,13 @@ pub struct Plan {
 
 impl Scenario {
     /// Every scenario, in the order they run.
-    pub const ALL: &'static [Scenario] = &[Scenario::Viewer];
+    pub const ALL: &'static [Scenario] = &[Scenario::Viewer, Scenario::Contacts];
 
     /// Its name on the command line and in the results.
     pub fn name(self) -> &'static str {
         match self {
             Scenario::Viewer => "viewer",
+            Scenario::Contacts => "contacts",
         }
     }
 
@@ -55,6 +58,13 @@ impl Scenario {
                     plain: Target::new(env.plain, "/viewer", body, &env.owner_token),
                 }
             }
+            Scenario::Contacts => {
+                let body = graphql_body(crate::contacts::QUERY);
+                Plan {
+                    graphql: Target::new(env.graphql, "/graphql", body.clone(), &env.owner_token),
+                    plain: Target::new(env.plain, "/contacts", body, &env.owner_token),
+                }
+            }
         }
     }
 }
@@ -65,23 +75,25 @@ fn graphql_body(query: &str) -> Bytes {
 
 /// The plain handlers of all scenarios; the state is the server's database pool.
 pub fn plain_routes() -> Router<DatabaseConnection> {
-    Router::new().route("/viewer", post(viewer))
+    Router::new()
+        .route("/viewer", post(viewer))
+        .route("/contacts", post(crate::contacts::handler))
 }
 
 /// The bearer token, read as the GraphQL handler reads it.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-fn json(body: Vec<u8>) -> Response {
+pub fn json_response(body: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-fn unauthenticated(message: &str) -> Response {
-    let mut response = json(
+pub fn unauthenticated(message: &str) -> Response {
+    let mut response = json_response(
         serde_json::json!({
             "errors": [{ "message": message, "extensions": { "code": "UNAUTHENTICATED" } }]
         })
@@ -142,7 +154,7 @@ async fn viewer(
         },
     };
     match serde_json::to_vec(&body) {
-        Ok(bytes) => json(bytes),
+        Ok(bytes) => json_response(bytes),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }

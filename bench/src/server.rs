@@ -28,6 +28,8 @@ pub struct Env {
     pub owner_token: String,
     /// Users in the organization, the owner included.
     pub users: usize,
+    /// Contacts in the organization.
+    pub contacts: usize,
     /// `sqlite` or `postgres`.
     pub backend: &'static str,
     /// SQL statements run so far on the shared pool (both servers).
@@ -75,6 +77,7 @@ pub fn start(
     runtime: &tokio::runtime::Runtime,
     database_url: Option<String>,
     extra_users: usize,
+    contacts: usize,
 ) -> anyhow::Result<Servers> {
     let (dir, url) = match database_url {
         Some(url) => (None, url),
@@ -105,6 +108,14 @@ pub fn start(
         let db = app.state.db.clone();
         let statements = Statements(app.state.metrics.clone());
         let owner_token = seed(&db, extra_users).await?;
+        if contacts > 0 {
+            let owner = switchboard::auth::authenticate(&db, &owner_token)
+                .await
+                .map_err(app_error)?;
+            crate::contacts::seed(&db, &owner, contacts)
+                .await
+                .context("cannot seed the contacts")?;
+        }
 
         let graphql_listener = TcpListener::bind("127.0.0.1:0").await?;
         let plain_listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -128,6 +139,7 @@ pub fn start(
             plain,
             owner_token,
             users: extra_users + 1,
+            contacts,
             backend,
             statements,
         };

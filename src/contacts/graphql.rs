@@ -384,9 +384,22 @@ async fn prefetch(ctx: &Context<'_>, ids: Vec<Uuid>) -> async_graphql::Result<()
                     .map(|id| (*id, map.remove(id).unwrap_or_default())),
             )
             .await;
-        app.loader::<ById<entity::custom_attribute_definition::Entity>>()?
-            .load_many(definitions)
-            .await?;
+        let wants_definitions = look
+            .field("nodes")
+            .field("customAttributes")
+            .field("definition")
+            .exists()
+            || look
+                .field("edges")
+                .field("node")
+                .field("customAttributes")
+                .field("definition")
+                .exists();
+        if wants_definitions {
+            app.loader::<ById<entity::custom_attribute_definition::Entity>>()?
+                .load_many(definitions)
+                .await?;
+        }
     }
     Ok(())
 }

@@ -52,7 +52,8 @@ org_scoped!(
     team,
     queue,
     custom_attribute_definition,
-    contact
+    contact,
+    contact_group
 );
 
 impl OrgScoped for entity::organization::Entity {

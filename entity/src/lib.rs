@@ -4,6 +4,8 @@
 pub mod api_token;
 pub mod contact;
 pub mod contact_attribute_value;
+pub mod contact_group;
+pub mod contact_group_member;
 pub mod contact_tag;
 pub mod custom_attribute_definition;
 pub mod event;

@@ -8,6 +8,7 @@ mod m20261123_000002_tags;
 mod m20261123_000003_teams_queues;
 mod m20261123_000004_contacts;
 mod m20261123_000005_idempotency;
+mod m20261123_000006_contact_groups;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_teams_queues::Migration),
             Box::new(m20261123_000004_contacts::Migration),
             Box::new(m20261123_000005_idempotency::Migration),
+            Box::new(m20261123_000006_contact_groups::Migration),
         ]
     }
 }

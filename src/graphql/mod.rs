@@ -13,6 +13,7 @@ use async_graphql::{
 };
 
 use crate::config::Config;
+use crate::contact_groups::graphql::{ContactGroup, ContactGroupMutation, ContactGroupQuery};
 use crate::contacts::graphql::{Contact, ContactMutation, ContactQuery};
 use crate::custom_attributes::graphql::{
     CustomAttributeDefinition, CustomAttributeMutation, CustomAttributeQuery,
@@ -47,6 +48,8 @@ pub enum Node {
     CustomAttributeDefinition(CustomAttributeDefinition),
     /// A contact.
     Contact(Contact),
+    /// A contact group.
+    ContactGroup(ContactGroup),
 }
 
 /// Largest list `nodes(ids:)` takes.
@@ -95,6 +98,10 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option<N
             .load::<entity::contact::Entity>(uuid)
             .await?
             .map(|m| Node::Contact(Contact(m))),
+        "ContactGroup" => app
+            .load::<entity::contact_group::Entity>(uuid)
+            .await?
+            .map(|m| Node::ContactGroup(ContactGroup(m))),
         _ => None,
     })
 }
@@ -139,6 +146,7 @@ pub struct Query(
     QueueQuery,
     CustomAttributeQuery,
     ContactQuery,
+    ContactGroupQuery,
 );
 
 /// Every mutation of the API.
@@ -152,6 +160,7 @@ pub struct Mutation(
     QueueMutation,
     CustomAttributeMutation,
     ContactMutation,
+    ContactGroupMutation,
 );
 
 /// The schema type.

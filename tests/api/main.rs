@@ -7,6 +7,7 @@ mod common;
 mod auth;
 mod contacts;
 mod custom_attributes;
+mod groups;
 mod idempotency;
 mod limits;
 mod ops;

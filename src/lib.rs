@@ -7,6 +7,7 @@ pub mod auth;
 pub mod channels;
 pub mod cli;
 pub mod config;
+pub mod contact_groups;
 pub mod contacts;
 pub mod custom_attributes;
 pub mod db;

@@ -53,6 +53,7 @@ org_scoped!(
     queue,
     custom_attribute_definition,
     contact,
+    contact_group,
     conversation,
     message,
     anonymization_request

@@ -5,6 +5,8 @@ pub mod anonymization_request;
 pub mod api_token;
 pub mod contact;
 pub mod contact_attribute_value;
+pub mod contact_group;
+pub mod contact_group_member;
 pub mod contact_tag;
 pub mod conversation;
 pub mod custom_attribute_definition;

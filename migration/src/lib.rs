@@ -8,6 +8,7 @@ mod m20261123_000002_tags;
 mod m20261123_000003_teams_queues;
 mod m20261123_000004_contacts;
 mod m20261123_000005_idempotency;
+mod m20261123_000006_contact_groups;
 mod m20261123_000007_conversations;
 mod m20261123_000008_anonymization;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_teams_queues::Migration),
             Box::new(m20261123_000004_contacts::Migration),
             Box::new(m20261123_000005_idempotency::Migration),
+            Box::new(m20261123_000006_contact_groups::Migration),
             Box::new(m20261123_000007_conversations::Migration),
             Box::new(m20261123_000008_anonymization::Migration),
         ]

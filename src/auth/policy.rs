@@ -17,7 +17,8 @@ pub enum Permission {
     ManageOwners,
     /// See and revoke other users' tokens, create tokens for them.
     ManageOthersTokens,
-    /// Read and work contacts (create, update, tag, set attribute values).
+    /// Read and work contacts (create, update, tag, set attribute values, add to and remove from
+    /// contact groups; read contact groups).
     WorkContacts,
     /// Manage teams, queues, tags, contact groups (and later templates, broadcasts, campaigns).
     ManageRouting,

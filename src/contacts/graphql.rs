@@ -11,6 +11,9 @@ use uuid::Uuid;
 use super::service::{self, Address, ContactFields, ContactFilter};
 use crate::auth::Permission;
 use crate::channels::graphql::ChannelTypeGql;
+use crate::contact_groups::graphql::{
+    ContactGroup, groups_of_contact, prefetch_groups_of_contacts,
+};
 use crate::custom_attributes::graphql::CustomAttributeDefinition;
 use crate::error::{AppError, AppResult, UserErrorCode};
 use crate::graphql::context::{ById, ContextExt, ScopedLoader};
@@ -265,6 +268,12 @@ impl Contact {
         Ok(values.into_iter().map(CustomAttributeValue).collect())
     }
 
+    /// The groups the contact belongs to, statically or by rule, by name. Anonymized contacts
+    /// belong to none.
+    async fn contact_groups(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ContactGroup>> {
+        groups_of_contact(ctx, self.0.id).await
+    }
+
     /// Consent per channel type; channels without a decision are left out.
     async fn consent(&self) -> Vec<ContactConsent> {
         service::consents(&self.0)
@@ -323,6 +332,8 @@ pub struct ContactFilterInput {
     pub created_before: Option<DateTime<Utc>>,
     /// Contacts whose custom attribute has this value.
     pub attribute: Option<AttributeMatchInput>,
+    /// Members of this contact group, static or by rule (none when there is no such group).
+    pub group_id: Option<ID>,
 }
 
 /// What contacts can be ordered by.
@@ -351,9 +362,9 @@ pub struct ContactOrder {
 }
 
 /// Loads the nested data a page of contacts selects (tags, attribute values and their
-/// definitions) with one query each, and feeds it to the request's loaders, so the fields resolve
-/// from cache however the resolvers are scheduled.
-async fn prefetch(ctx: &Context<'_>, ids: Vec<Uuid>) -> async_graphql::Result<()> {
+/// definitions, groups) with a fixed number of queries each, and feeds it to the request's
+/// loaders, so the fields resolve from cache however the resolvers are scheduled.
+pub(crate) async fn prefetch(ctx: &Context<'_>, ids: Vec<Uuid>) -> async_graphql::Result<()> {
     let look = ctx.look_ahead();
     let selects = |field: &str| {
         look.field("nodes").field(field).exists()
@@ -401,6 +412,9 @@ async fn prefetch(ctx: &Context<'_>, ids: Vec<Uuid>) -> async_graphql::Result<()
                 .await?;
         }
     }
+    if selects("contactGroups") {
+        prefetch_groups_of_contacts(ctx, &ids).await?;
+    }
     Ok(())
 }
 
@@ -443,6 +457,10 @@ impl ContactQuery {
             created_after: filter.created_after,
             created_before: filter.created_before,
             attribute: filter.attribute.map(|a| (a.identifier, a.value.0)),
+            group_id: filter
+                .group_id
+                .map(|id| decode_id(&id, "ContactGroup"))
+                .transpose()?,
         };
         let args = PageArgs {
             after,

@@ -652,6 +652,8 @@ pub struct ContactFilter {
     pub created_before: Option<DateTime<Utc>>,
     /// Contacts whose attribute `identifier` equals the value.
     pub attribute: Option<(String, Value)>,
+    /// Members of this contact group (static or by rule); none when there is no such group.
+    pub group_id: Option<Uuid>,
 }
 
 /// Orderings of contacts.
@@ -741,6 +743,12 @@ pub async fn list(
             }
         };
         select = select.filter(contact::Column::Id.in_subquery(matches));
+    }
+    if let Some(group_id) = filter.group_id {
+        select = select.filter(
+            crate::contact_groups::service::membership_by_id(db, principal.org_id, group_id)
+                .await?,
+        );
     }
     let sort = match order.0 {
         ContactOrderField::Name => Sort {

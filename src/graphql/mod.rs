@@ -17,6 +17,7 @@ use crate::anonymization::graphql::{
 };
 use crate::auth::Permission;
 use crate::config::Config;
+use crate::contact_groups::graphql::{ContactGroup, ContactGroupMutation, ContactGroupQuery};
 use crate::contacts::graphql::{Contact, ContactMutation, ContactQuery};
 use crate::custom_attributes::graphql::{
     CustomAttributeDefinition, CustomAttributeMutation, CustomAttributeQuery,
@@ -53,6 +54,8 @@ pub enum Node {
     Contact(Contact),
     /// An anonymization request.
     AnonymizationRequest(AnonymizationRequest),
+    /// A contact group.
+    ContactGroup(ContactGroup),
 }
 
 /// Largest list `nodes(ids:)` takes.
@@ -105,6 +108,10 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option<N
             .load::<entity::anonymization_request::Entity>(uuid)
             .await?
             .map(|m| Node::AnonymizationRequest(AnonymizationRequest(m))),
+        "ContactGroup" => app
+            .load::<entity::contact_group::Entity>(uuid)
+            .await?
+            .map(|m| Node::ContactGroup(ContactGroup(m))),
         _ => None,
     })
 }
@@ -150,6 +157,7 @@ pub struct Query(
     CustomAttributeQuery,
     ContactQuery,
     AnonymizationQuery,
+    ContactGroupQuery,
 );
 
 /// Every mutation of the API.
@@ -164,6 +172,7 @@ pub struct Mutation(
     CustomAttributeMutation,
     ContactMutation,
     AnonymizationMutation,
+    ContactGroupMutation,
 );
 
 /// The schema type.

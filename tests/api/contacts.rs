@@ -405,7 +405,7 @@ async fn contacts_are_private_to_their_organization() {
 }
 
 #[tokio::test]
-async fn a_page_of_100_contacts_with_tags_and_attributes_costs_the_same_statements_as_5() {
+async fn a_page_of_100_contacts_with_tags_groups_and_attributes_costs_the_same_statements_as_5() {
     let app = TestApp::spawn().await;
     let owner = &app.org.token;
     let tag = app
@@ -428,15 +428,35 @@ async fn a_page_of_100_contacts_with_tags_and_attributes_costs_the_same_statemen
         app.data(owner, "mutation($id: ID!) { setContactAttributes(input: { contactId: $id, values: [{ identifier: \"score\", value: 1 }] }) { userErrors { code } } }", json!({ "id": id }))
             .await;
     }
+    // A static group of the second half, and two rule groups (an attribute and a name rule).
+    let app = &app;
+    let group = |input: Value| async move {
+        app.data(
+            owner,
+            "mutation($input: CreateContactGroupInput!) { createContactGroup(input: $input) { contactGroup { id } } }",
+            json!({ "input": input }),
+        )
+        .await["createContactGroup"]["contactGroup"]["id"]
+            .clone()
+    };
+    let fixed = group(json!({ "name": "Static" })).await;
+    app.data(owner, "mutation($g: ID!, $c: [ID!]!) { addContactGroupMembers(input: { groupId: $g, contactIds: $c }) { userErrors { code } } }", json!({ "g": fixed, "c": ids[50..] }))
+        .await;
+    group(json!({ "name": "Scored", "rules": [{ "field": "attributes.score", "operator": "GTE", "value": 1 }] })).await;
+    group(json!({ "name": "Nineties", "rules": [{ "field": "name", "operator": "CONTAINS", "value": "contact 09" }] })).await;
     let page = |n: usize| {
         format!(
-            "{{ contacts(first: {n}) {{ nodes {{ name tags {{ name }} customAttributes {{ value definition {{ identifier }} }} }} }} }}"
+            "{{ contacts(first: {n}) {{ nodes {{ name tags {{ name }} contactGroups {{ name }} customAttributes {{ value definition {{ identifier }} }} }} }} }}"
         )
     };
     let (small, data) = app.statements_of(owner, &page(5)).await;
     assert_eq!(
         data["contacts"]["nodes"][0]["tags"],
         json!([{ "name": "VIP" }])
+    );
+    assert_eq!(
+        data["contacts"]["nodes"][0]["contactGroups"],
+        json!([{ "name": "Scored" }])
     );
     let (large, data) = app.statements_of(owner, &page(100)).await;
     assert_eq!(
@@ -447,6 +467,14 @@ async fn a_page_of_100_contacts_with_tags_and_attributes_costs_the_same_statemen
         data["contacts"]["nodes"][0]["customAttributes"],
         json!([{ "value": 1.0, "definition": { "identifier": "score" } }])
     );
+    for (i, groups) in [
+        (9, json!([{ "name": "Scored" }])),
+        (10, json!([])),
+        (50, json!([{ "name": "Static" }])),
+        (99, json!([{ "name": "Nineties" }, { "name": "Static" }])),
+    ] {
+        assert_eq!(data["contacts"]["nodes"][i]["contactGroups"], groups, "{i}");
+    }
     assert_eq!(small, large);
 }
 

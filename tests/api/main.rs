@@ -9,6 +9,7 @@ mod auth;
 mod batching;
 mod contacts;
 mod custom_attributes;
+mod groups;
 mod idempotency;
 mod limits;
 mod ops;

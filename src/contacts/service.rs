@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait as _, Func, Query};
+use sea_orm::sea_query::{Expr, ExprTrait as _, Func, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
     IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, Set,
@@ -264,7 +264,10 @@ pub fn validated(fields: &ContactFields) -> AppResult<contact::ActiveModel> {
 }
 
 /// A new contact row from `fields` (absent fields are empty), validated; nothing is written.
-pub fn new_contact(principal: &Principal, fields: ContactFields) -> AppResult<contact::ActiveModel> {
+pub fn new_contact(
+    principal: &Principal,
+    fields: ContactFields,
+) -> AppResult<contact::ActiveModel> {
     let fields = fields.as_replacement();
     let now = Utc::now();
     let mut model = contact::ActiveModel {
@@ -371,11 +374,18 @@ pub async fn update_loaded<C: ConnectionTrait>(
             "the contact is anonymized",
         ));
     }
+    let external_id_before = current.external_id.clone();
     let mut model = current.into_active_model();
     let mut errors = Errors::default();
     let changed = apply(&mut errors, &mut model, &fields);
     errors.finish()?;
-    if let Some(external_id) = external_id_taken(conn, principal.org_id, &model, Some(id)).await? {
+    // An unchanged external id is the contact's own.
+    let kept =
+        matches!(&model.external_id, sea_orm::ActiveValue::Set(v) if *v == external_id_before);
+    if !kept
+        && let Some(external_id) =
+            external_id_taken(conn, principal.org_id, &model, Some(id)).await?
+    {
         return Err(taken(&external_id));
     }
     model.sort_name = Set(sort_name(&model));
@@ -604,7 +614,10 @@ pub async fn set_attributes(
 }
 
 /// An attribute value checked against its definition; `None` clears it.
-pub type CheckedValue<'a> = (&'a entity::custom_attribute_definition::Model, Option<TypedValue>);
+pub type CheckedValue<'a> = (
+    &'a entity::custom_attribute_definition::Model,
+    Option<TypedValue>,
+);
 
 /// Checks `(identifier, value)` pairs against the contact attribute `definitions` (archived ones
 /// included, to name them); errors are on `<field>.<i>.identifier` and `<field>.<i>.value`.
@@ -665,42 +678,67 @@ pub async fn write_attribute_values<C: ConnectionTrait>(
     checked: &[CheckedValue<'_>],
     fresh: bool,
 ) -> AppResult<()> {
-    if !fresh && !checked.is_empty() {
+    // The last value given for an attribute wins.
+    let mut last: Vec<(
+        &entity::custom_attribute_definition::Model,
+        Option<&TypedValue>,
+    )> = Vec::new();
+    for (definition, typed) in checked {
+        last.retain(|(d, _)| d.id != definition.id);
+        last.push((definition, typed.as_ref()));
+    }
+    let cleared: Vec<Uuid> = last
+        .iter()
+        .filter(|(_, typed)| typed.is_none())
+        .map(|(d, _)| d.id)
+        .collect();
+    if !fresh && !cleared.is_empty() {
         attribute_value::Entity::delete_many()
             .filter(attribute_value::Column::ContactId.eq(contact_id))
-            .filter(
-                attribute_value::Column::DefinitionId.is_in(checked.iter().map(|(d, _)| d.id)),
-            )
+            .filter(attribute_value::Column::DefinitionId.is_in(cleared))
             .exec(conn)
             .await?;
     }
     let now = Utc::now();
-    // A value given twice: the last one wins.
-    let mut rows: Vec<(Uuid, attribute_value::ActiveModel)> = Vec::new();
-    for (definition, typed) in checked {
-        rows.retain(|(id, _)| *id != definition.id);
-        let Some(typed) = typed else { continue };
-        let (text, number, boolean, date) = match typed {
-            TypedValue::Text(s) => (Some(s.clone()), None, None, None),
-            TypedValue::Number(n) => (None, Some(*n), None, None),
-            TypedValue::Bool(b) => (None, None, Some(*b), None),
-            TypedValue::Date(d) => (None, None, None, Some(*d)),
-        };
-        let row = attribute_value::ActiveModel {
-            contact_id: Set(contact_id),
-            definition_id: Set(definition.id),
-            org_id: Set(principal.org_id),
-            identifier: Set(definition.identifier.clone()),
-            text_value: Set(text),
-            number_value: Set(number),
-            bool_value: Set(boolean),
-            date_value: Set(date),
-            updated_at: Set(now),
-        };
-        rows.push((definition.id, row));
-    }
+    let rows: Vec<attribute_value::ActiveModel> = last
+        .iter()
+        .filter_map(|(definition, typed)| {
+            let (text, number, boolean, date) = match (*typed)? {
+                TypedValue::Text(s) => (Some(s.clone()), None, None, None),
+                TypedValue::Number(n) => (None, Some(*n), None, None),
+                TypedValue::Bool(b) => (None, None, Some(*b), None),
+                TypedValue::Date(d) => (None, None, None, Some(*d)),
+            };
+            Some(attribute_value::ActiveModel {
+                contact_id: Set(contact_id),
+                definition_id: Set(definition.id),
+                org_id: Set(principal.org_id),
+                identifier: Set(definition.identifier.clone()),
+                text_value: Set(text),
+                number_value: Set(number),
+                bool_value: Set(boolean),
+                date_value: Set(date),
+                updated_at: Set(now),
+            })
+        })
+        .collect();
     if !rows.is_empty() {
-        attribute_value::Entity::insert_many(rows.into_iter().map(|(_, row)| row))
+        // One statement: a value replaces the stored one.
+        attribute_value::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([
+                    attribute_value::Column::ContactId,
+                    attribute_value::Column::DefinitionId,
+                ])
+                .update_columns([
+                    attribute_value::Column::TextValue,
+                    attribute_value::Column::NumberValue,
+                    attribute_value::Column::BoolValue,
+                    attribute_value::Column::DateValue,
+                    attribute_value::Column::UpdatedAt,
+                ])
+                .to_owned(),
+            )
             .exec_without_returning(conn)
             .await?;
     }

@@ -13,6 +13,7 @@ use async_graphql::{
 };
 
 use crate::config::Config;
+use crate::contacts::bulk_graphql::ContactBulkMutation;
 use crate::contacts::graphql::{Contact, ContactMutation, ContactQuery};
 use crate::custom_attributes::graphql::{
     CustomAttributeDefinition, CustomAttributeMutation, CustomAttributeQuery,
@@ -152,6 +153,7 @@ pub struct Mutation(
     QueueMutation,
     CustomAttributeMutation,
     ContactMutation,
+    ContactBulkMutation,
 );
 
 /// The schema type.

@@ -6,6 +6,7 @@ mod common;
 
 mod auth;
 mod contacts;
+mod contacts_bulk;
 mod custom_attributes;
 mod idempotency;
 mod limits;

@@ -1,10 +1,12 @@
-//! GraphQL mutations for bulk contact writes (semantics in [`super::bulk`]).
+//! GraphQL mutations for bulk contact writes and CSV import (semantics in [`super::bulk`] and
+//! [`super::import`]).
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use uuid::Uuid;
 
-use super::bulk::{self, BulkItem, BulkMode, ItemOutcome};
+use super::bulk::{self, BulkItem, BulkMode, ItemOutcome, MAX_ITEMS};
 use super::graphql::{AttributeValueInput, Contact, ContactInput};
+use super::import::{self, ImportOptions};
 use crate::error::{AppError, AppResult, FieldError};
 use crate::graphql::context::ContextExt;
 use crate::graphql::payload::{BulkAction, BulkOutcome, UserError, input_id, split};
@@ -65,10 +67,42 @@ pub struct UpsertContactsInput {
     pub items: Vec<BulkContactInput>,
 }
 
+/// What a CSV column fills.
+#[derive(InputObject)]
+pub struct ImportColumnInput {
+    /// The column's name as written in the header row.
+    pub column: String,
+    /// A contact field (`email`, `firstName`, `address.city`, …), `tags` (tag names separated by
+    /// `;`) or `attributes.<identifier>` of a contact attribute; null ignores the column.
+    pub field: Option<String>,
+}
+
+/// Contacts to import from CSV text.
+#[derive(InputObject)]
+pub struct ImportContactsInput {
+    /// The CSV text (at most 1 MiB and 1,000 data rows). Its first row names the columns: contact
+    /// fields (`firstName`, `email`, `phone`, `externalId`, `company`, `city`, …; case, spaces, `_`
+    /// and `-` do not matter), `tags`, and contact attributes (`attributes.<identifier>` or the
+    /// bare identifier). Empty cells are not given; lists are separated by `;`; dates are
+    /// `YYYY-MM-DD`; booleans `true`/`false` (or yes/no, 1/0); select attributes take an
+    /// option's value or label.
+    pub csv: String,
+    /// Upsert each row (match on externalId, else email, else phone) instead of creating.
+    #[graphql(default)]
+    pub upsert: bool,
+    /// Explicit targets for columns, overriding what their header names mean.
+    pub mapping: Option<Vec<ImportColumnInput>>,
+    /// The field delimiter, one character; `,` by default.
+    pub delimiter: Option<String>,
+    /// Active tags added to every imported contact.
+    pub tag_ids: Option<Vec<ID>>,
+}
+
 /// Result of a bulk contact mutation.
 #[derive(SimpleObject)]
 pub struct BulkContactsPayload {
-    /// One outcome per item, in input order; empty when the whole call was refused.
+    /// One outcome per item (per data row for an import), in input order; empty when the whole
+    /// call was refused.
     pub outcomes: Vec<BulkOutcome<Contact>>,
     /// Items that succeeded (and were committed).
     pub succeeded: usize,
@@ -170,6 +204,11 @@ fn item(
     (item, errors)
 }
 
+/// The cost of an import: about one per row (lines, capped at the row limit).
+pub fn csv_cost(csv: &str) -> usize {
+    csv.bytes().filter(|b| *b == b'\n').count().min(MAX_ITEMS) + 1
+}
+
 /// Bulk contact mutations.
 #[derive(Default)]
 pub struct ContactBulkMutation;
@@ -236,5 +275,41 @@ impl ContactBulkMutation {
             .collect();
         let result = bulk::run(app.db(), app.principal()?, BulkMode::Upsert, items).await;
         payload(result, under_item)
+    }
+
+    /// Imports contacts from CSV text, creating (or with `upsert` upserting) one contact per data
+    /// row on the same path as `createContacts` (AGENT). Outcome `index` is the 0-based data row
+    /// (the header is not counted); a row's errors are on `["input", "csv", "<index>",
+    /// "<column>"]`. Unknown columns, malformed CSV or more than 1,000 rows refuse the whole
+    /// import. Costs about one per line.
+    #[graphql(complexity = "csv_cost(&input.csv) + child_complexity")]
+    async fn import_contacts(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The mutation's input.")] input: ImportContactsInput,
+    ) -> async_graphql::Result<BulkContactsPayload> {
+        let app = ctx.app();
+        let principal = app.principal()?;
+        let mut errors = Vec::new();
+        let ids = tag_ids(input.tag_ids, &mut errors);
+        let result = if errors.is_empty() {
+            let options = ImportOptions {
+                upsert: input.upsert,
+                mapping: input
+                    .mapping
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|m| (m.column, m.field))
+                    .collect(),
+                delimiter: input.delimiter,
+                tag_ids: ids,
+            };
+            import::import(app.db(), principal, &input.csv, options).await
+        } else {
+            Err(AppError::Validation(errors))
+        };
+        payload(result, |_, errors| {
+            errors.into_iter().map(UserError::from).collect()
+        })
     }
 }

@@ -4,4 +4,5 @@
 pub mod bulk;
 pub mod bulk_graphql;
 pub mod graphql;
+pub mod import;
 pub mod service;

@@ -1,4 +1,4 @@
-//! Bulk contact mutations (create, update, upsert): per-item outcomes in order,
+//! Bulk contact mutations (create, update, upsert) and CSV import: per-item outcomes in order,
 //! valid items committed beside refused ones, whole-call limits, upsert matching, events, tenancy.
 
 use serde_json::{Value, json};
@@ -25,6 +25,12 @@ fn upsert_q() -> String {
     )
 }
 
+fn import_q() -> String {
+    format!(
+        "mutation($input: ImportContactsInput!) {{ importContacts(input: $input) {{ {OUTCOME} }} }}"
+    )
+}
+
 async fn create_contacts(app: &TestApp, token: &str, items: Value) -> Value {
     app.data(token, &create_q(), json!({ "input": { "items": items } }))
         .await["createContacts"]
@@ -34,6 +40,12 @@ async fn create_contacts(app: &TestApp, token: &str, items: Value) -> Value {
 async fn upsert_contacts(app: &TestApp, token: &str, items: Value) -> Value {
     app.data(token, &upsert_q(), json!({ "input": { "items": items } }))
         .await["upsertContacts"]
+        .clone()
+}
+
+async fn import(app: &TestApp, input: Value) -> Value {
+    app.data(&app.org.token, &import_q(), json!({ "input": input }))
+        .await["importContacts"]
         .clone()
 }
 
@@ -226,6 +238,17 @@ async fn a_bulk_call_over_1000_items_is_refused_whole_and_writes_nothing() {
             "{name}"
         );
     }
+    let rows: String = std::iter::once("email".to_string())
+        .chain((0..1001).map(|i| format!("p{i}@example.com")))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let imported = import(&app, json!({ "csv": rows })).await;
+    assert_eq!(
+        imported,
+        json!({ "outcomes": [], "succeeded": 0, "failed": 0, "userErrors": [
+            { "field": ["input", "csv"], "message": "at most 1000 data rows per import", "code": "TOO_LONG" }
+        ] })
+    );
     assert_eq!(app.count("contacts").await, contacts);
     assert_eq!(app.count("events").await, events);
 }
@@ -621,6 +644,208 @@ async fn bulk_items_set_attribute_values_and_tags_with_per_item_errors() {
 }
 
 #[tokio::test]
+async fn csv_import_fills_fields_attributes_of_each_type_and_tags() {
+    let app = TestApp::spawn().await;
+    define(
+        &app,
+        json!({ "identifier": "score", "valueType": "NUMBER" }),
+    )
+    .await;
+    define(&app, json!({ "identifier": "vip", "valueType": "BOOLEAN" })).await;
+    define(&app, json!({ "identifier": "since", "valueType": "DATE" })).await;
+    define(&app, json!({ "identifier": "plan", "valueType": "TEXT" })).await;
+    define(
+        &app,
+        json!({ "identifier": "tier", "valueType": "SELECT", "options": [{ "value": "gold", "label": "Gold" }, { "value": "silver", "label": "Silver" }] }),
+    )
+    .await;
+    new_tag(&app, "VIP").await;
+    new_tag(&app, "Newsletter").await;
+    let csv = "\u{feff}First Name,last_name,E-mail,Phone,externalId,Company Name,Note,City,Country,tags,score,attributes.vip,since,plan,tier\r\n\
+Ann,Larsen,ANN@example.com,+4520123456,crm-1,\"Larsen, Sons & Co\",\"line one\nline two, with comma\",Aarhus,DK,VIP;newsletter,12.5,yes,2024-02-29,\"said \"\"hi\"\"\",Gold\r\n\
+\r\n\
+Bob,,bob@example.com,12ab,crm-2,,,,,,lots,maybe,2024-02-30,,bronze\r\n\
+Cid,,,,,,,,,Unknown,,,,,\r\n\
+,,,,,,,,,,,,,,\r\n\
+Dee,,dee@example.com,,,,,,,,0,0,,,silver\r\n";
+    let contacts = app.count("contacts").await;
+    let result = import(&app, json!({ "csv": csv })).await;
+    assert_eq!(
+        outcomes(&result),
+        vec![
+            ok(
+                0,
+                "CREATED",
+                node(Some("ann@example.com"), Some("+4520123456"), Some("crm-1"))
+            ),
+            failed(
+                1,
+                json!([
+                    { "field": ["input", "csv", "1", "score"], "message": "\"lots\" is not a number such as 12.5", "code": "INVALID" },
+                    { "field": ["input", "csv", "1", "attributes.vip"], "message": "\"maybe\" is not a boolean (true or false)", "code": "INVALID" },
+                    { "field": ["input", "csv", "1", "Phone"], "message": "\"12ab\" is not an E.164 phone number such as +14155550100", "code": "INVALID" },
+                    { "field": ["input", "csv", "1", "since"], "message": "\"2024-02-30\" is not a date such as 2026-11-23", "code": "INVALID" },
+                    { "field": ["input", "csv", "1", "tier"], "message": "\"bronze\" is not an option of tier", "code": "INVALID" }
+                ])
+            ),
+            failed(
+                2,
+                json!([{ "field": ["input", "csv", "2", "tags"], "message": "no tag named \"Unknown\"", "code": "NOT_FOUND" }])
+            ),
+            failed(
+                3,
+                json!([{ "field": ["input", "csv", "3"], "message": "the row is empty", "code": "REQUIRED" }])
+            ),
+            ok(4, "CREATED", node(Some("dee@example.com"), None, None)),
+        ]
+    );
+    assert_eq!(app.count("contacts").await, contacts + 2);
+    let ann = result["outcomes"][0]["node"]["id"].clone();
+    let stored = app
+        .data(
+            &app.org.token,
+            "query($id: ID!) { contact(id: $id) { firstName lastName company note address { city country } tags { name } customAttributes { identifier value } } }",
+            json!({ "id": ann }),
+        )
+        .await;
+    assert_eq!(
+        stored["contact"],
+        json!({ "firstName": "Ann", "lastName": "Larsen", "company": "Larsen, Sons & Co",
+            "note": "line one\nline two, with comma", "address": { "city": "Aarhus", "country": "DK" },
+            "tags": [{ "name": "VIP" }, { "name": "Newsletter" }],
+            "customAttributes": [
+                { "identifier": "plan", "value": "said \"hi\"" },
+                { "identifier": "score", "value": 12.5 },
+                { "identifier": "since", "value": "2024-02-29" },
+                { "identifier": "tier", "value": "gold" },
+                { "identifier": "vip", "value": true }
+            ] })
+    );
+    let dee = result["outcomes"][4]["node"]["id"].clone();
+    let stored = app
+        .data(
+            &app.org.token,
+            "query($id: ID!) { contact(id: $id) { customAttributes { identifier value } } }",
+            json!({ "id": dee }),
+        )
+        .await;
+    assert_eq!(
+        stored["contact"]["customAttributes"],
+        json!([
+            { "identifier": "score", "value": 0.0 },
+            { "identifier": "tier", "value": "silver" },
+            { "identifier": "vip", "value": false }
+        ])
+    );
+    // Errors the value checks find land on their columns too.
+    let result = import(
+        &app,
+        json!({ "csv": "email,phone,since,tier\nerin@example.com,12ab,2024-02-30,bronze\n" }),
+    )
+    .await;
+    assert_eq!(
+        outcomes(&result),
+        vec![failed(
+            0,
+            json!([
+                { "field": ["input", "csv", "0", "phone"], "message": "\"12ab\" is not an E.164 phone number such as +14155550100", "code": "INVALID" },
+                { "field": ["input", "csv", "0", "since"], "message": "\"2024-02-30\" is not a date such as 2026-11-23", "code": "INVALID" },
+                { "field": ["input", "csv", "0", "tier"], "message": "\"bronze\" is not an option of tier", "code": "INVALID" }
+            ])
+        )]
+    );
+}
+
+#[tokio::test]
+async fn csv_import_upserts_with_mapping_delimiter_and_tags() {
+    let app = TestApp::spawn().await;
+    let owner = &app.org.token;
+    let tag = new_tag(&app, "Imported").await;
+    let existing = contact_id(
+        &app,
+        owner,
+        json!({ "email": "ann@example.com", "firstName": "Ann", "company": "Old" }),
+    )
+    .await;
+    let csv = "Mail;Firma;Ignore me\nann@example.com;New;x\nbob@example.com;;y\n";
+    let result = import(
+        &app,
+        json!({ "csv": csv, "upsert": true, "delimiter": ";", "tagIds": [tag],
+                "mapping": [{ "column": "Mail", "field": "email" }, { "column": "Firma", "field": "company" }, { "column": "Ignore me", "field": null }] }),
+    )
+    .await;
+    assert_eq!(
+        outcomes(&result),
+        vec![
+            ok(0, "UPDATED", node(Some("ann@example.com"), None, None)),
+            ok(1, "CREATED", node(Some("bob@example.com"), None, None)),
+        ]
+    );
+    let ann = &result["outcomes"][0]["node"];
+    assert_eq!(
+        (&ann["id"], &ann["firstName"], &ann["company"]),
+        (&existing, &json!("Ann"), &json!("New"))
+    );
+    assert_eq!(app.count("contact_tags").await, 2);
+    assert_eq!(
+        app.count("events WHERE event_type = 'CONTACT_TAGGED'")
+            .await,
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_bad_csv_is_refused_whole_and_writes_nothing() {
+    let app = TestApp::spawn().await;
+    define(
+        &app,
+        json!({ "identifier": "score", "valueType": "NUMBER" }),
+    )
+    .await;
+    let contacts = app.count("contacts").await;
+    let events = app.count("events").await;
+    let cases = [
+        (
+            json!({ "csv": "email,Shoe Size,score\na@example.com,42,1\n" }),
+            json!([{ "field": ["input", "csv"], "message": "unknown column \"Shoe Size\": not a contact field, `tags` or a contact attribute; map it with `mapping`, or ignore it with a null field", "code": "INVALID" }]),
+        ),
+        (
+            json!({ "csv": "email,firstName\na@example.com,Ann\nb@example.com\n" }),
+            json!([{ "field": ["input", "csv"], "message": "the CSV is malformed: line 3 has 1 fields; the header has 2", "code": "INVALID" }]),
+        ),
+        (
+            json!({ "csv": "" }),
+            json!([{ "field": ["input", "csv"], "message": "the CSV is empty: its first row must name the columns", "code": "REQUIRED" }]),
+        ),
+        (
+            json!({ "csv": "email,E-Mail\na@example.com,b@example.com\n" }),
+            json!([{ "field": ["input", "csv"], "message": "columns \"email\" and \"E-Mail\" both fill email", "code": "INVALID" }]),
+        ),
+        (
+            json!({ "csv": "email\na@example.com\n", "mapping": [{ "column": "Mail", "field": "email" }, { "column": "email", "field": "shoe" }] }),
+            json!([
+                { "field": ["input", "mapping", "0", "column"], "message": "the CSV has no column \"Mail\"", "code": "NOT_FOUND" },
+                { "field": ["input", "mapping", "1", "field"], "message": "\"shoe\" is not a contact field, `tags` or `attributes.<identifier>` of a contact attribute", "code": "INVALID" }
+            ]),
+        ),
+        (
+            json!({ "csv": "email\na@example.com\n", "delimiter": "::" }),
+            json!([{ "field": ["input", "delimiter"], "message": "\"::\" is not a delimiter: give one character such as , or ;", "code": "INVALID" }]),
+        ),
+    ];
+    for (input, errors) in cases {
+        let result = import(&app, input.clone()).await;
+        assert_eq!(
+            result,
+            json!({ "outcomes": [], "succeeded": 0, "failed": 0, "userErrors": errors }),
+            "{input}"
+        );
+    }
+    assert_eq!(app.count("contacts").await, contacts);
+    assert_eq!(app.count("events").await, events);
+}
+
+#[tokio::test]
 async fn agents_may_bulk_write_and_anonymous_callers_may_not() {
     let app = TestApp::spawn().await;
     let (_, agent) = app.user_with_token("agent@acme.test", &["AGENT"]).await;
@@ -633,6 +858,14 @@ async fn agents_may_bulk_write_and_anonymous_callers_may_not() {
     )
     .await;
     assert_eq!(upserted["outcomes"][0]["action"], "UPDATED");
+    let imported = app
+        .data(
+            &agent,
+            &import_q(),
+            json!({ "input": { "csv": "email\nb@example.com\n" } }),
+        )
+        .await;
+    assert_eq!(imported["importContacts"]["succeeded"], 1);
     let contacts = app.count("contacts").await;
     let (_, _, body) = app
         .post(

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait as _, Func, Query};
+use sea_orm::sea_query::{Expr, ExprTrait as _, Func, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
     IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, Set,
@@ -253,13 +253,21 @@ fn taken(external_id: &str) -> AppError {
     )
 }
 
-/// Creates a contact (AGENT).
-pub async fn create(
-    db: &DatabaseConnection,
+/// Checks fields without touching the database; returns a row with them applied (normalised:
+/// trimmed texts, lower-case email). Bulk paths use it to validate every item before writing.
+pub fn validated(fields: &ContactFields) -> AppResult<contact::ActiveModel> {
+    let mut model = <contact::ActiveModel as Default>::default();
+    let mut errors = Errors::default();
+    apply(&mut errors, &mut model, fields);
+    errors.finish()?;
+    Ok(model)
+}
+
+/// A new contact row from `fields` (absent fields are empty), validated; nothing is written.
+pub fn new_contact(
     principal: &Principal,
     fields: ContactFields,
-) -> AppResult<contact::Model> {
-    principal.require(Permission::WorkContacts)?;
+) -> AppResult<contact::ActiveModel> {
     let fields = fields.as_replacement();
     let now = Utc::now();
     let mut model = contact::ActiveModel {
@@ -276,13 +284,22 @@ pub async fn create(
     apply(&mut errors, &mut model, &fields);
     errors.finish()?;
     model.sort_name = Set(sort_name(&model));
-    let txn = db::begin_write(db).await?;
-    if let Some(external_id) = external_id_taken(&txn, principal.org_id, &model, None).await? {
+    Ok(model)
+}
+
+/// Inserts a row made by [`new_contact`] inside `conn` and records `CONTACT_CREATED`; refuses a
+/// taken external id.
+pub async fn insert_contact<C: ConnectionTrait>(
+    conn: &C,
+    principal: &Principal,
+    model: contact::ActiveModel,
+) -> AppResult<contact::Model> {
+    if let Some(external_id) = external_id_taken(conn, principal.org_id, &model, None).await? {
         return Err(taken(&external_id));
     }
-    let created = model.insert(&txn).await?;
+    let created = model.insert(conn).await?;
     events::record(
-        &txn,
+        conn,
         principal.org_id,
         Some(principal.user_id()),
         "CONTACT_CREATED",
@@ -290,6 +307,19 @@ pub async fn create(
         json!({ "externalId": created.external_id }),
     )
     .await?;
+    Ok(created)
+}
+
+/// Creates a contact (AGENT).
+pub async fn create(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    fields: ContactFields,
+) -> AppResult<contact::Model> {
+    principal.require(Permission::WorkContacts)?;
+    let model = new_contact(principal, fields)?;
+    let txn = db::begin_write(db).await?;
+    let created = insert_contact(&txn, principal, model).await?;
     txn.commit().await?;
     Ok(created)
 }
@@ -315,13 +345,28 @@ pub async fn update(
     replace: bool,
 ) -> AppResult<contact::Model> {
     principal.require(Permission::WorkContacts)?;
+    let txn = db::begin_write(db).await?;
+    let current = find(&txn, principal.org_id, id, "id").await?;
+    let updated = update_loaded(&txn, principal, current, fields, replace).await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Updates the already loaded contact `current` inside `conn` (see [`update`]) and records
+/// `CONTACT_UPDATED`.
+pub async fn update_loaded<C: ConnectionTrait>(
+    conn: &C,
+    principal: &Principal,
+    current: contact::Model,
+    fields: ContactFields,
+    replace: bool,
+) -> AppResult<contact::Model> {
     let fields = if replace {
         fields.as_replacement()
     } else {
         fields
     };
-    let txn = db::begin_write(db).await?;
-    let current = find(&txn, principal.org_id, id, "id").await?;
+    let id = current.id;
     if current.anonymized_at.is_some() {
         return Err(AppError::invalid(
             "id",
@@ -329,18 +374,25 @@ pub async fn update(
             "the contact is anonymized",
         ));
     }
+    let external_id_before = current.external_id.clone();
     let mut model = current.into_active_model();
     let mut errors = Errors::default();
     let changed = apply(&mut errors, &mut model, &fields);
     errors.finish()?;
-    if let Some(external_id) = external_id_taken(&txn, principal.org_id, &model, Some(id)).await? {
+    // An unchanged external id is the contact's own.
+    let kept =
+        matches!(&model.external_id, sea_orm::ActiveValue::Set(v) if *v == external_id_before);
+    if !kept
+        && let Some(external_id) =
+            external_id_taken(conn, principal.org_id, &model, Some(id)).await?
+    {
         return Err(taken(&external_id));
     }
     model.sort_name = Set(sort_name(&model));
     model.updated_at = Set(Utc::now());
-    let updated = model.update(&txn).await?;
+    let updated = model.update(conn).await?;
     events::record(
-        &txn,
+        conn,
         principal.org_id,
         Some(principal.user_id()),
         "CONTACT_UPDATED",
@@ -348,7 +400,6 @@ pub async fn update(
         json!({ "changed": changed, "replace": replace }),
     )
     .await?;
-    txn.commit().await?;
     Ok(updated)
 }
 
@@ -556,12 +607,31 @@ pub async fn set_attributes(
     let definitions =
         crate::custom_attributes::service::list(&txn, principal, AttributeEntity::Contact, true)
             .await?;
+    let checked = check_attribute_values(&definitions, values, "values")?;
+    write_attribute_values(&txn, principal, contact_id, &checked, false).await?;
+    txn.commit().await?;
+    Ok(contact)
+}
+
+/// An attribute value checked against its definition; `None` clears it.
+pub type CheckedValue<'a> = (
+    &'a entity::custom_attribute_definition::Model,
+    Option<TypedValue>,
+);
+
+/// Checks `(identifier, value)` pairs against the contact attribute `definitions` (archived ones
+/// included, to name them); errors are on `<field>.<i>.identifier` and `<field>.<i>.value`.
+pub fn check_attribute_values<'a>(
+    definitions: &'a [entity::custom_attribute_definition::Model],
+    values: &[(String, Option<Value>)],
+    field: &str,
+) -> AppResult<Vec<CheckedValue<'a>>> {
     let mut errors = Vec::new();
     let mut checked = Vec::new();
     for (i, (identifier, value)) in values.iter().enumerate() {
         let Some(definition) = definitions.iter().find(|d| &d.identifier == identifier) else {
             errors.push(FieldError::new(
-                &format!("values.{i}.identifier"),
+                &format!("{field}.{i}.identifier"),
                 UserErrorCode::NotFound,
                 format!("no contact attribute {identifier:?}"),
             ));
@@ -569,7 +639,7 @@ pub async fn set_attributes(
         };
         if definition.archived {
             errors.push(FieldError::new(
-                &format!("values.{i}.identifier"),
+                &format!("{field}.{i}.identifier"),
                 UserErrorCode::InvalidState,
                 format!("attribute {identifier:?} is archived"),
             ));
@@ -577,39 +647,69 @@ pub async fn set_attributes(
         }
         match value.as_ref().filter(|v| !v.is_null()) {
             None if definition.required => errors.push(FieldError::new(
-                &format!("values.{i}.value"),
+                &format!("{field}.{i}.value"),
                 UserErrorCode::Required,
                 format!("attribute {identifier:?} is required and cannot be cleared"),
             )),
-            None => checked.push((definition.clone(), None)),
+            None => checked.push((definition, None)),
             Some(value) => match check_value(definition, value) {
-                Ok(typed) => checked.push((definition.clone(), Some(typed))),
+                Ok(typed) => checked.push((definition, Some(typed))),
                 Err(message) => errors.push(FieldError::new(
-                    &format!("values.{i}.value"),
+                    &format!("{field}.{i}.value"),
                     UserErrorCode::Invalid,
                     message,
                 )),
             },
         }
     }
-    if !errors.is_empty() {
-        return Err(AppError::Validation(errors));
+    if errors.is_empty() {
+        Ok(checked)
+    } else {
+        Err(AppError::Validation(errors))
     }
-    let now = Utc::now();
-    for (definition, typed) in &checked {
+}
+
+/// Writes checked attribute values of a contact inside `conn` and records
+/// `CONTACT_ATTRIBUTES_SET`. `fresh` says the contact was just created and has no values yet.
+pub async fn write_attribute_values<C: ConnectionTrait>(
+    conn: &C,
+    principal: &Principal,
+    contact_id: Uuid,
+    checked: &[CheckedValue<'_>],
+    fresh: bool,
+) -> AppResult<()> {
+    // The last value given for an attribute wins.
+    let mut last: Vec<(
+        &entity::custom_attribute_definition::Model,
+        Option<&TypedValue>,
+    )> = Vec::new();
+    for (definition, typed) in checked {
+        last.retain(|(d, _)| d.id != definition.id);
+        last.push((definition, typed.as_ref()));
+    }
+    let cleared: Vec<Uuid> = last
+        .iter()
+        .filter(|(_, typed)| typed.is_none())
+        .map(|(d, _)| d.id)
+        .collect();
+    if !fresh && !cleared.is_empty() {
         attribute_value::Entity::delete_many()
             .filter(attribute_value::Column::ContactId.eq(contact_id))
-            .filter(attribute_value::Column::DefinitionId.eq(definition.id))
-            .exec(&txn)
+            .filter(attribute_value::Column::DefinitionId.is_in(cleared))
+            .exec(conn)
             .await?;
-        if let Some(typed) = typed {
-            let (text, number, boolean, date) = match typed {
+    }
+    let now = Utc::now();
+    let rows: Vec<attribute_value::ActiveModel> = last
+        .iter()
+        .filter_map(|(definition, typed)| {
+            let (text, number, boolean, date) = match (*typed)? {
                 TypedValue::Text(s) => (Some(s.clone()), None, None, None),
                 TypedValue::Number(n) => (None, Some(*n), None, None),
                 TypedValue::Bool(b) => (None, None, Some(*b), None),
                 TypedValue::Date(d) => (None, None, None, Some(*d)),
             };
-            attribute_value::ActiveModel {
+            Some(attribute_value::ActiveModel {
                 contact_id: Set(contact_id),
                 definition_id: Set(definition.id),
                 org_id: Set(principal.org_id),
@@ -619,13 +719,31 @@ pub async fn set_attributes(
                 bool_value: Set(boolean),
                 date_value: Set(date),
                 updated_at: Set(now),
-            }
-            .insert(&txn)
+            })
+        })
+        .collect();
+    if !rows.is_empty() {
+        // One statement: a value replaces the stored one.
+        attribute_value::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([
+                    attribute_value::Column::ContactId,
+                    attribute_value::Column::DefinitionId,
+                ])
+                .update_columns([
+                    attribute_value::Column::TextValue,
+                    attribute_value::Column::NumberValue,
+                    attribute_value::Column::BoolValue,
+                    attribute_value::Column::DateValue,
+                    attribute_value::Column::UpdatedAt,
+                ])
+                .to_owned(),
+            )
+            .exec_without_returning(conn)
             .await?;
-        }
     }
     events::record(
-        &txn,
+        conn,
         principal.org_id,
         Some(principal.user_id()),
         "CONTACT_ATTRIBUTES_SET",
@@ -633,8 +751,7 @@ pub async fn set_attributes(
         json!({ "identifiers": checked.iter().map(|(d, _)| d.identifier.clone()).collect::<Vec<_>>() }),
     )
     .await?;
-    txn.commit().await?;
-    Ok(contact)
+    Ok(())
 }
 
 /// Which contacts to list.

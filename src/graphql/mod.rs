@@ -18,6 +18,7 @@ use crate::anonymization::graphql::{
 use crate::auth::Permission;
 use crate::config::Config;
 use crate::contact_groups::graphql::{ContactGroup, ContactGroupMutation, ContactGroupQuery};
+use crate::contacts::bulk_graphql::ContactBulkMutation;
 use crate::contacts::graphql::{Contact, ContactMutation, ContactQuery};
 use crate::custom_attributes::graphql::{
     CustomAttributeDefinition, CustomAttributeMutation, CustomAttributeQuery,
@@ -173,6 +174,7 @@ pub struct Mutation(
     ContactMutation,
     AnonymizationMutation,
     ContactGroupMutation,
+    ContactBulkMutation,
 );
 
 /// The schema type.

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use async_graphql::{Object, OutputType, SimpleObject, TypeName};
+use async_graphql::{Enum, Object, OutputType, SimpleObject, TypeName};
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult, FieldError, UserErrorCode};
@@ -48,10 +48,21 @@ pub fn input_id(field: &str, id: &str, type_name: &str) -> AppResult<Uuid> {
         .map_err(|e| AppError::invalid(field, UserErrorCode::Invalid, e.public_message()))
 }
 
+/// What an item of a bulk mutation did.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BulkAction {
+    /// The item created its object.
+    Created,
+    /// The item updated an existing object.
+    Updated,
+}
+
 /// The outcome of one item of a bulk mutation, in input order.
 pub struct BulkOutcome<N> {
     /// Position of the item in the input list.
     pub index: usize,
+    /// What the item did, when it succeeded and the mutation says.
+    pub action: Option<BulkAction>,
     /// The resulting object when the item succeeded.
     pub node: Option<N>,
     /// Why the item failed; empty on success.
@@ -64,6 +75,7 @@ impl<N> BulkOutcome<N> {
         let (node, user_errors) = split(result)?;
         Ok(Self {
             index,
+            action: None,
             node,
             user_errors,
         })
@@ -81,6 +93,12 @@ impl<N: OutputType> BulkOutcome<N> {
     /// Whether the item succeeded.
     async fn ok(&self) -> bool {
         self.user_errors.is_empty()
+    }
+
+    /// What the item did (`CREATED` or `UPDATED`); null when it failed or the mutation's items
+    /// can do only one thing.
+    async fn action(&self) -> Option<BulkAction> {
+        self.action
     }
 
     /// The resulting object when the item succeeded.

@@ -8,6 +8,7 @@ mod anonymization;
 mod auth;
 mod batching;
 mod contacts;
+mod contacts_bulk;
 mod custom_attributes;
 mod groups;
 mod idempotency;

@@ -1,7 +1,8 @@
-//! The `contacts` scenario: a page of 100 contacts with their tags and custom attribute values,
-//! in an organization holding `--contacts` contacts (100,000 by default). Seeding writes rows
-//! directly in batches (the API's per-item validation would take minutes for that many); tags and
-//! attribute definitions go through the services.
+//! The `contacts` scenario: a page of 100 contacts with their tags, contact groups (one static,
+//! two rule-based) and custom attribute values, in an organization holding `--contacts` contacts
+//! (100,000 by default). Seeding writes rows
+//! directly in batches (the API's per-item validation would take minutes for that many); tags,
+//! attribute definitions and groups go through the services.
 
 use std::collections::HashMap;
 
@@ -15,6 +16,8 @@ use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait};
 use serde::Serialize;
 use serde_json::{Value, json};
 use switchboard::auth::Principal;
+use switchboard::contact_groups::rules::{Operator, Rule};
+use switchboard::contact_groups::service as groups;
 use switchboard::contacts::service::{self as contacts, ContactFilter, ContactOrderField};
 use switchboard::custom_attributes::service::{self as attributes, AttributeEntity, AttributeType};
 use switchboard::graphql::relay::{PageArgs, SortDirection, encode_id};
@@ -23,7 +26,7 @@ use uuid::Uuid;
 use crate::scenario::{bearer, json_response, unauthenticated};
 
 /// The GraphQL request of the scenario.
-pub const QUERY: &str = "{ contacts(first: 100) { nodes { id displayName email tags { name } customAttributes { identifier value } } } }";
+pub const QUERY: &str = "{ contacts(first: 100) { nodes { id displayName email tags { name } contactGroups { name } customAttributes { identifier value } } } }";
 
 /// Tags in the organization; each contact has one or two of them.
 const TAGS: usize = 10;
@@ -36,7 +39,9 @@ fn app_error(error: switchboard::error::AppError) -> anyhow::Error {
 }
 
 /// Seeds `count` contacts: names `Contact 000000…`, an email each, tags `(i % 10)` and
-/// `(i * 7 % 10)`, a NUMBER `score` on every contact and a TEXT `plan` on every other one.
+/// `(i * 7 % 10)`, a NUMBER `score` (`i % 100`) on every contact and a TEXT `plan` on every other
+/// one; a static group "Every tenth" (every tenth contact) and rule groups "High score"
+/// (`attributes.score GTE 90`) and "Enterprise" (`attributes.plan EQ enterprise`).
 pub async fn seed(
     db: &DatabaseConnection,
     principal: &Principal,
@@ -72,6 +77,32 @@ pub async fn seed(
         .map_err(app_error)?;
         definitions.insert(identifier, definition.id);
     }
+    let mut static_group = None;
+    for (name, rules) in [
+        ("Every tenth", vec![]),
+        (
+            "High score",
+            vec![rule("attributes.score", Operator::Gte, json!(90))],
+        ),
+        (
+            "Enterprise",
+            vec![rule("attributes.plan", Operator::Eq, json!("enterprise"))],
+        ),
+    ] {
+        let group = groups::create(
+            db,
+            principal,
+            groups::NewGroup {
+                name: name.into(),
+                description: None,
+                rules,
+            },
+        )
+        .await
+        .map_err(app_error)?;
+        static_group.get_or_insert(group.id);
+    }
+    let static_group = static_group.context("no static group")?;
     let now = Utc::now();
     let txn = switchboard::db::begin_write(db).await.map_err(app_error)?;
     for start in (0..count).step_by(BATCH) {
@@ -79,6 +110,7 @@ pub async fn seed(
         let mut people = Vec::with_capacity(end - start);
         let mut tagged = Vec::new();
         let mut values = Vec::new();
+        let mut members = Vec::new();
         for i in start..end {
             let id = Uuid::now_v7();
             let name = format!("Contact {i:06}");
@@ -108,6 +140,14 @@ pub async fn seed(
             };
             contacts::set_last_contacted(&mut model, None);
             people.push(model);
+            if i % 10 == 0 {
+                members.push(entity::contact_group_member::ActiveModel {
+                    group_id: Set(static_group),
+                    contact_id: Set(id),
+                    org_id: Set(org_id),
+                    added_at: Set(now),
+                });
+            }
             let mut ids = vec![tags[i % TAGS]];
             if (i * 7) % TAGS != i % TAGS {
                 ids.push(tags[(i * 7) % TAGS]);
@@ -151,6 +191,11 @@ pub async fn seed(
                 .exec(&txn)
                 .await?;
         }
+        if !members.is_empty() {
+            entity::contact_group_member::Entity::insert_many(members)
+                .exec(&txn)
+                .await?;
+        }
         for chunk in values.chunks(BATCH) {
             entity::contact_attribute_value::Entity::insert_many(chunk.to_vec())
                 .exec(&txn)
@@ -184,9 +229,11 @@ struct ContactOut {
     display_name: Option<String>,
     email: Option<String>,
     tags: Vec<TagOut>,
+    contact_groups: Vec<TagOut>,
     custom_attributes: Vec<AttributeOut>,
 }
 
+/// A tag's or group's name.
 #[derive(Serialize)]
 struct TagOut {
     name: String,
@@ -199,7 +246,7 @@ struct AttributeOut {
 }
 
 /// `POST /contacts`: what [`QUERY`] does, without GraphQL: the same page, then one query each
-/// for the page's tag links, their tags and the attribute values.
+/// for the page's tag links, their tags and the attribute values, and the groups' statements.
 pub async fn handler(
     State(db): State<DatabaseConnection>,
     headers: HeaderMap,
@@ -249,6 +296,7 @@ async fn page(
     .map(|t| (t.id, t.name))
     .collect();
     let mut values = contacts::attribute_values(db, principal.org_id, &ids).await?;
+    let mut groups_of = groups::groups_of_contacts(db, principal.org_id, &ids).await?;
     let nodes = page
         .items
         .into_iter()
@@ -259,6 +307,12 @@ async fn page(
                 .unwrap_or_default()
                 .iter()
                 .filter_map(|t| tags.get(t).map(|name| TagOut { name: name.clone() }))
+                .collect(),
+            contact_groups: groups_of
+                .remove(&c.id)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|g| TagOut { name: g.name })
                 .collect(),
             custom_attributes: values
                 .remove(&c.id)
@@ -278,4 +332,13 @@ async fn page(
             contacts: Nodes { nodes },
         },
     })
+}
+
+fn rule(field: &str, operator: Operator, value: Value) -> Rule {
+    Rule {
+        field: field.into(),
+        operator,
+        value,
+        attribute_type: None,
+    }
 }

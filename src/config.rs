@@ -46,6 +46,11 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_SQLITE_SYNCHRONOUS", value_enum, default_value_t = SqliteSync::Normal)]
     pub sqlite_synchronous: SqliteSync,
 
+    /// Minutes between refreshes of SQLite's query planner statistics (`ANALYZE` over a sample);
+    /// 0 turns the periodic refresh off (it still runs once at start).
+    #[arg(long, env = "SWITCHBOARD_SQLITE_ANALYZE_MINUTES", default_value_t = 10)]
+    pub sqlite_analyze_minutes: u64,
+
     /// Serve GraphiQL at `/graphiql`.
     #[arg(long, env = "SWITCHBOARD_GRAPHIQL", action = ArgAction::Set, default_value_t = true)]
     pub graphiql: bool,

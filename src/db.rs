@@ -47,6 +47,21 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Refreshes SQLite's query planner statistics: `ANALYZE` over a sample of at most 1,000 rows per
+/// index (about 0.1 s with 100,000 contacts). Without statistics SQLite assumes `org_id = ?` picks
+/// a few rows, so for `org_id = ? AND id IN (…page ids…)` it prefers an organization index over
+/// the primary key and reads the whole organization. PostgreSQL keeps its own statistics
+/// (autovacuum); there this does nothing.
+pub async fn refresh_statistics(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
+    use sea_orm::ConnectionTrait;
+    if db.get_database_backend() == DbBackend::Sqlite {
+        db.execute_unprepared("PRAGMA analysis_limit = 1000")
+            .await?;
+        db.execute_unprepared("ANALYZE").await?;
+    }
+    Ok(())
+}
+
 /// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite).
 pub async fn begin_write(db: &DatabaseConnection) -> AppResult<DatabaseTransaction> {
     let options = TransactionOptions {

@@ -68,6 +68,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
     let config = Arc::new(config);
     let mut db = db::connect(&config).await?;
     db::migrate(&db).await?;
+    db::refresh_statistics(&db).await?;
     let metrics = Arc::new(Metrics::default());
     let (statements, failures) = (
         metrics.db_statements.clone(),
@@ -101,6 +102,7 @@ impl App {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let grace = Duration::from_secs(self.state.config.shutdown_grace_seconds);
+        let statistics = self.refresh_statistics_periodically();
         let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
         let server = axum::serve(
             listener,
@@ -119,8 +121,30 @@ impl App {
             result = server => result?,
             () = drain => tracing::warn!("shutdown grace period over; dropping open connections"),
         }
+        if let Some(task) = statistics {
+            task.abort();
+        }
         self.state.db.clone().close().await?;
         Ok(())
+    }
+
+    /// On SQLite, refreshes the planner statistics every `sqlite_analyze_minutes` while serving.
+    fn refresh_statistics_periodically(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let minutes = self.state.config.sqlite_analyze_minutes;
+        if minutes == 0 || self.state.db.get_database_backend() != sea_orm::DbBackend::Sqlite {
+            return None;
+        }
+        let db = self.state.db.clone();
+        Some(tokio::spawn(async move {
+            let period = Duration::from_secs(minutes.saturating_mul(60));
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            loop {
+                ticks.tick().await;
+                if let Err(error) = db::refresh_statistics(&db).await {
+                    tracing::warn!(%error, "cannot refresh SQLite statistics");
+                }
+            }
+        }))
     }
 }
 

@@ -116,6 +116,11 @@ pub fn start(
                 .await
                 .context("cannot seed the contacts")?;
         }
+        // What the server's periodic refresh (every `sqlite_analyze_minutes`) would have done
+        // since the load; measuring before it would measure SQLite's guesses, not the app.
+        switchboard::db::refresh_statistics(&db)
+            .await
+            .context("cannot refresh the statistics")?;
 
         let graphql_listener = TcpListener::bind("127.0.0.1:0").await?;
         let plain_listener = TcpListener::bind("127.0.0.1:0").await?;

@@ -96,6 +96,15 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// The field errors of a validation failure, so that several checks can report together; any
+    /// other failure comes back as the error.
+    pub fn into_field_errors(self) -> AppResult<Vec<FieldError>> {
+        match self {
+            AppError::Validation(errors) => Ok(errors),
+            other => Err(other),
+        }
+    }
+
     /// A validation failure on one field.
     pub fn invalid(field: &str, code: UserErrorCode, message: impl Into<String>) -> Self {
         Self::Validation(vec![FieldError::new(field, code, message)])

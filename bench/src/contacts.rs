@@ -228,14 +228,14 @@ struct ContactOut {
     id: String,
     display_name: Option<String>,
     email: Option<String>,
-    tags: Vec<TagOut>,
-    contact_groups: Vec<TagOut>,
+    tags: Vec<NameOut>,
+    contact_groups: Vec<NameOut>,
     custom_attributes: Vec<AttributeOut>,
 }
 
 /// A tag's or group's name.
 #[derive(Serialize)]
-struct TagOut {
+struct NameOut {
     name: String,
 }
 
@@ -306,13 +306,13 @@ async fn page(
                 .remove(&c.id)
                 .unwrap_or_default()
                 .iter()
-                .filter_map(|t| tags.get(t).map(|name| TagOut { name: name.clone() }))
+                .filter_map(|t| tags.get(t).map(|name| NameOut { name: name.clone() }))
                 .collect(),
             contact_groups: groups_of
                 .remove(&c.id)
                 .unwrap_or_default()
                 .into_iter()
-                .map(|g| TagOut { name: g.name })
+                .map(|g| NameOut { name: g.name })
                 .collect(),
             custom_attributes: values
                 .remove(&c.id)

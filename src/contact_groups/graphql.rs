@@ -14,7 +14,7 @@ use crate::auth::Permission;
 use crate::contacts::graphql::{Contact, ContactOrder, prefetch};
 use crate::contacts::service::ContactFilter;
 use crate::error::{AppError, AppResult};
-use crate::graphql::context::{ContextExt, ScopedLoader};
+use crate::graphql::context::{ContextExt, ScopedLoader, page_selects};
 use crate::graphql::payload::{UserError, input_id, split};
 use crate::graphql::relay::{Connection, PageArgs, decode_id, encode_id};
 use crate::organizations::graphql::patch;
@@ -258,14 +258,7 @@ impl ContactGroupQuery {
         };
         let (page, total) =
             service::list(app.db(), app.principal()?, search.as_deref(), &args).await?;
-        let look = ctx.look_ahead();
-        if look.field("nodes").field("contactCount").exists()
-            || look
-                .field("edges")
-                .field("node")
-                .field("contactCount")
-                .exists()
-        {
+        if page_selects(ctx, &["contactCount"]) {
             let groups: Vec<_> = page.items.iter().map(|(_, g)| g.clone()).collect();
             let counts = service::contact_counts(app.db(), &groups).await?;
             app.loader::<ContactGroupCounts>()?

@@ -436,11 +436,6 @@ async fn check_contacts<C: ConnectionTrait>(
     }
 }
 
-fn distinct(ids: &[Uuid]) -> Vec<Uuid> {
-    let mut seen = HashSet::new();
-    ids.iter().copied().filter(|id| seen.insert(*id)).collect()
-}
-
 /// Adds contacts to a group's static members (AGENT, like tagging); contacts already static
 /// members stay as they are. At most [`MAX_MEMBERS_PER_CALL`] ids.
 pub async fn add_members(
@@ -456,7 +451,7 @@ pub async fn add_members(
     let txn = db::begin_write(db).await?;
     let model = find(&txn, principal.org_id, group_id, "groupId").await?;
     check_contacts(&txn, principal.org_id, contact_ids, true).await?;
-    let ids = distinct(contact_ids);
+    let ids = tenancy::distinct(contact_ids);
     let existing: HashSet<Uuid> = member::Entity::find()
         .filter(member::Column::GroupId.eq(group_id))
         .filter(member::Column::ContactId.is_in(ids.iter().copied()))
@@ -509,7 +504,7 @@ pub async fn remove_members(
     let txn = db::begin_write(db).await?;
     let model = find(&txn, principal.org_id, group_id, "groupId").await?;
     check_contacts(&txn, principal.org_id, contact_ids, false).await?;
-    let ids = distinct(contact_ids);
+    let ids = tenancy::distinct(contact_ids);
     let present: HashSet<Uuid> = member::Entity::find()
         .filter(member::Column::GroupId.eq(group_id))
         .filter(member::Column::ContactId.is_in(ids.iter().copied()))

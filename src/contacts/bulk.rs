@@ -153,13 +153,6 @@ fn text_of(value: &ActiveValue<Option<String>>) -> Option<String> {
     }
 }
 
-fn errors_of(error: AppError) -> AppResult<Vec<FieldError>> {
-    match error {
-        AppError::Validation(errors) => Ok(errors),
-        other => Err(other),
-    }
-}
-
 /// Applies `items` and returns one outcome per item, in order. Each item comes with the errors
 /// its caller already found (a malformed id, a CSV cell of the wrong type): such an item is
 /// still checked, so its outcome lists all its problems, and is never applied. Refuses the
@@ -300,7 +293,7 @@ pub async fn run(
             }
             Err(error) => {
                 savepoint.rollback().await?;
-                outcomes.push(Err(errors_of(error)?));
+                outcomes.push(Err(error.into_field_errors()?));
             }
         }
     }
@@ -331,13 +324,13 @@ fn check<'a>(
             email = text_of(&model.email);
             phone = text_of(&model.phone);
         }
-        Err(error) => errors.extend(errors_of(error)?),
+        Err(error) => errors.extend(error.into_field_errors()?),
     }
     let attributes =
         match service::check_attribute_values(definitions, &item.attributes, "customAttributes") {
             Ok(checked) => checked,
             Err(error) => {
-                errors.extend(errors_of(error)?);
+                errors.extend(error.into_field_errors()?);
                 Vec::new()
             }
         };

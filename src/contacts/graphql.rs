@@ -16,7 +16,7 @@ use crate::contact_groups::graphql::{
 };
 use crate::custom_attributes::graphql::CustomAttributeDefinition;
 use crate::error::{AppError, AppResult, UserErrorCode};
-use crate::graphql::context::{ById, ContextExt, ScopedLoader};
+use crate::graphql::context::{ById, ContextExt, ScopedLoader, page_selects};
 use crate::graphql::payload::{UserError, input_id, split};
 use crate::graphql::relay::{Connection, PageArgs, SortDirection, decode_id, encode_id};
 use crate::organizations::graphql::patch;
@@ -365,11 +365,7 @@ pub struct ContactOrder {
 /// definitions, groups) with a fixed number of queries each, and feeds it to the request's
 /// loaders, so the fields resolve from cache however the resolvers are scheduled.
 pub(crate) async fn prefetch(ctx: &Context<'_>, ids: Vec<Uuid>) -> async_graphql::Result<()> {
-    let look = ctx.look_ahead();
-    let selects = |field: &str| {
-        look.field("nodes").field(field).exists()
-            || look.field("edges").field("node").field(field).exists()
-    };
+    let selects = |field: &str| page_selects(ctx, &[field]);
     let app = ctx.app();
     let org_id = app.principal()?.org_id;
     if selects("tags") {
@@ -395,18 +391,7 @@ pub(crate) async fn prefetch(ctx: &Context<'_>, ids: Vec<Uuid>) -> async_graphql
                     .map(|id| (*id, map.remove(id).unwrap_or_default())),
             )
             .await;
-        let wants_definitions = look
-            .field("nodes")
-            .field("customAttributes")
-            .field("definition")
-            .exists()
-            || look
-                .field("edges")
-                .field("node")
-                .field("customAttributes")
-                .field("definition")
-                .exists();
-        if wants_definitions {
+        if page_selects(ctx, &["customAttributes", "definition"]) {
             app.loader::<ById<entity::custom_attribute_definition::Entity>>()?
                 .load_many(definitions)
                 .await?;

@@ -403,34 +403,48 @@ pub async fn update_loaded<C: ConnectionTrait>(
     Ok(updated)
 }
 
+/// The contacts with these ids in the organization; unknown ids are `NOT_FOUND` at
+/// `contactIds.<i>`.
 async fn require_contacts<C: ConnectionTrait>(
     conn: &C,
     org_id: Uuid,
     ids: &[Uuid],
-    field: &str,
-) -> AppResult<()> {
-    let found: HashSet<Uuid> = tenancy::by_ids::<contact::Entity>(org_id, ids.iter().copied())
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
-    let errors: Vec<FieldError> = ids
+) -> AppResult<HashMap<Uuid, contact::Model>> {
+    tenancy::require_all::<contact::Entity, _>(conn, org_id, ids, "contactIds", "no such contact")
+        .await
+}
+
+/// The contacts of `ids`, each once, in input order (tagging does not change contact rows).
+fn in_input_order(mut found: HashMap<Uuid, contact::Model>, ids: &[Uuid]) -> Vec<contact::Model> {
+    tenancy::distinct(ids)
         .iter()
-        .enumerate()
-        .filter(|(_, id)| !found.contains(id))
-        .map(|(i, _)| {
-            FieldError::new(
-                &format!("{field}.{i}"),
-                UserErrorCode::NotFound,
-                "no such contact",
-            )
-        })
-        .collect();
-    if errors.is_empty() {
-        Ok(())
+        .filter_map(|id| found.remove(id))
+        .collect()
+}
+
+/// Checks the contacts and the tags of a tag or untag call together, so one answer names every
+/// unknown id. `tags` is the check of the tag ids.
+async fn check_tagging<C: ConnectionTrait, T>(
+    conn: &C,
+    org_id: Uuid,
+    contact_ids: &[Uuid],
+    tags: AppResult<T>,
+) -> AppResult<HashMap<Uuid, contact::Model>> {
+    let mut problems = Vec::new();
+    let contacts = match require_contacts(conn, org_id, contact_ids).await {
+        Ok(found) => found,
+        Err(error) => {
+            problems.extend(error.into_field_errors()?);
+            HashMap::new()
+        }
+    };
+    if let Err(error) = tags {
+        problems.extend(error.into_field_errors()?);
+    }
+    if problems.is_empty() {
+        Ok(contacts)
     } else {
-        Err(AppError::Validation(errors))
+        Err(AppError::Validation(problems))
     }
 }
 
@@ -442,23 +456,12 @@ pub async fn tag(
     tag_ids: &[Uuid],
 ) -> AppResult<Vec<contact::Model>> {
     principal.require(Permission::WorkContacts)?;
+    let org_id = principal.org_id;
     let txn = db::begin_write(db).await?;
-    let mut problems = Vec::new();
-    if let Err(AppError::Validation(e)) =
-        require_contacts(&txn, principal.org_id, contact_ids, "contactIds").await
-    {
-        problems.extend(e);
-    }
-    match crate::tags::service::require_applicable(&txn, principal.org_id, tag_ids, "tagIds").await
-    {
-        Err(AppError::Validation(e)) => problems.extend(e),
-        Err(other) => return Err(other),
-        Ok(_) => {}
-    }
-    if !problems.is_empty() {
-        return Err(AppError::Validation(problems));
-    }
+    let tags = crate::tags::service::require_applicable(&txn, org_id, tag_ids, "tagIds").await;
+    let contacts = check_tagging(&txn, org_id, contact_ids, tags).await?;
     let existing: HashSet<(Uuid, Uuid)> = contact_tag::Entity::find()
+        .filter(contact_tag::Column::OrgId.eq(org_id))
         .filter(contact_tag::Column::ContactId.is_in(contact_ids.iter().copied()))
         .all(&txn)
         .await?
@@ -466,41 +469,39 @@ pub async fn tag(
         .map(|r| (r.contact_id, r.tag_id))
         .collect();
     let now = Utc::now();
-    let mut done = HashSet::new();
-    for contact_id in contact_ids {
-        let mut added = Vec::new();
-        for tag_id in tag_ids {
-            if existing.contains(&(*contact_id, *tag_id)) || !done.insert((*contact_id, *tag_id)) {
-                continue;
-            }
-            contact_tag::ActiveModel {
-                contact_id: Set(*contact_id),
-                tag_id: Set(*tag_id),
-                org_id: Set(principal.org_id),
-                created_at: Set(now),
-            }
-            .insert(&txn)
-            .await?;
-            added.push(*tag_id);
-        }
+    let mut links = Vec::new();
+    let mut added_to = Vec::new();
+    for contact_id in tenancy::distinct(contact_ids) {
+        let added: Vec<Uuid> = tenancy::distinct(tag_ids)
+            .into_iter()
+            .filter(|tag_id| !existing.contains(&(contact_id, *tag_id)))
+            .collect();
+        links.extend(added.iter().map(|tag_id| contact_tag::ActiveModel {
+            contact_id: Set(contact_id),
+            tag_id: Set(*tag_id),
+            org_id: Set(org_id),
+            created_at: Set(now),
+        }));
         if !added.is_empty() {
-            events::record(
-                &txn,
-                principal.org_id,
-                Some(principal.user_id()),
-                "CONTACT_TAGGED",
-                Subject::new("Contact", *contact_id),
-                json!({ "tagIds": added }),
-            )
-            .await?;
+            added_to.push((contact_id, added));
         }
     }
-    let contacts =
-        tenancy::by_ids::<contact::Entity>(principal.org_id, contact_ids.iter().copied())
-            .all(&txn)
-            .await?;
+    if !links.is_empty() {
+        contact_tag::Entity::insert_many(links).exec(&txn).await?;
+    }
+    for (contact_id, added) in added_to {
+        events::record(
+            &txn,
+            org_id,
+            Some(principal.user_id()),
+            "CONTACT_TAGGED",
+            Subject::new("Contact", contact_id),
+            json!({ "tagIds": added }),
+        )
+        .await?;
+    }
     txn.commit().await?;
-    Ok(order_like(contacts, contact_ids))
+    Ok(in_input_order(contacts, contact_ids))
 }
 
 /// Removes tags from contacts (AGENT); inactive tags can be removed.
@@ -511,87 +512,56 @@ pub async fn untag(
     tag_ids: &[Uuid],
 ) -> AppResult<Vec<contact::Model>> {
     principal.require(Permission::WorkContacts)?;
+    let org_id = principal.org_id;
     let txn = db::begin_write(db).await?;
-    let mut problems = Vec::new();
-    if let Err(AppError::Validation(e)) =
-        require_contacts(&txn, principal.org_id, contact_ids, "contactIds").await
-    {
-        problems.extend(e);
-    }
     // Any tag of the organization can be removed, active or not; others' tags act as missing.
-    let known: HashSet<Uuid> =
-        tenancy::by_ids::<entity::tag::Entity>(principal.org_id, tag_ids.iter().copied())
-            .all(&txn)
-            .await?
-            .into_iter()
-            .map(|t| t.id)
-            .collect();
-    problems.extend(
-        tag_ids
-            .iter()
-            .enumerate()
-            .filter(|(_, id)| !known.contains(id))
-            .map(|(i, _)| {
-                FieldError::new(
-                    &format!("tagIds.{i}"),
-                    UserErrorCode::NotFound,
-                    "no such tag",
-                )
-            }),
-    );
-    if !problems.is_empty() {
-        return Err(AppError::Validation(problems));
-    }
-    let applied = contact_tag::Entity::find()
-        .filter(contact_tag::Column::OrgId.eq(principal.org_id))
+    let tags = tenancy::require_all::<entity::tag::Entity, _>(
+        &txn,
+        org_id,
+        tag_ids,
+        "tagIds",
+        "no such tag",
+    )
+    .await;
+    let contacts = check_tagging(&txn, org_id, contact_ids, tags).await?;
+    let applied: HashSet<(Uuid, Uuid)> = contact_tag::Entity::find()
+        .filter(contact_tag::Column::OrgId.eq(org_id))
         .filter(contact_tag::Column::ContactId.is_in(contact_ids.iter().copied()))
         .filter(contact_tag::Column::TagId.is_in(tag_ids.iter().copied()))
         .all(&txn)
-        .await?;
-    let mut done = HashSet::new();
-    for contact_id in contact_ids {
-        if !done.insert(*contact_id) {
-            continue;
-        }
-        let mut removed: Vec<Uuid> = Vec::new();
-        for tag_id in tag_ids {
-            let is_applied = applied
-                .iter()
-                .any(|r| r.contact_id == *contact_id && r.tag_id == *tag_id);
-            if is_applied && !removed.contains(tag_id) {
-                removed.push(*tag_id);
-            }
-        }
+        .await?
+        .into_iter()
+        .map(|r| (r.contact_id, r.tag_id))
+        .collect();
+    if !applied.is_empty() {
+        // Exactly the applied pairs: the same filter as the read above.
+        contact_tag::Entity::delete_many()
+            .filter(contact_tag::Column::OrgId.eq(org_id))
+            .filter(contact_tag::Column::ContactId.is_in(contact_ids.iter().copied()))
+            .filter(contact_tag::Column::TagId.is_in(tag_ids.iter().copied()))
+            .exec(&txn)
+            .await?;
+    }
+    for contact_id in tenancy::distinct(contact_ids) {
+        let removed: Vec<Uuid> = tenancy::distinct(tag_ids)
+            .into_iter()
+            .filter(|tag_id| applied.contains(&(contact_id, *tag_id)))
+            .collect();
         if removed.is_empty() {
             continue;
         }
-        contact_tag::Entity::delete_many()
-            .filter(contact_tag::Column::OrgId.eq(principal.org_id))
-            .filter(contact_tag::Column::ContactId.eq(*contact_id))
-            .filter(contact_tag::Column::TagId.is_in(removed.iter().copied()))
-            .exec(&txn)
-            .await?;
         events::record(
             &txn,
-            principal.org_id,
+            org_id,
             Some(principal.user_id()),
             "CONTACT_UNTAGGED",
-            Subject::new("Contact", *contact_id),
+            Subject::new("Contact", contact_id),
             json!({ "tagIds": removed }),
         )
         .await?;
     }
-    let contacts =
-        tenancy::by_ids::<contact::Entity>(principal.org_id, contact_ids.iter().copied())
-            .all(&txn)
-            .await?;
     txn.commit().await?;
-    Ok(order_like(contacts, contact_ids))
-}
-
-fn order_like(mut contacts: Vec<contact::Model>, ids: &[Uuid]) -> Vec<contact::Model> {
-    contacts.sort_by_key(|c| ids.iter().position(|id| *id == c.id));
-    contacts
+    Ok(in_input_order(contacts, contact_ids))
 }
 
 /// Sets custom attribute values of a contact (AGENT); `None` clears a value.

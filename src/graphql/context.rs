@@ -103,12 +103,14 @@ impl RequestCtx {
 /// the statement count independent of page size whatever the scheduling.
 pub type RequestLoader<L> = DataLoader<L, HashMapCache>;
 
-/// Whether a connection resolver's selection asks for `field` on its nodes (through `nodes` or
-/// `edges.node`): list resolvers prefetch that field's data for the whole page when it does.
-pub fn page_selects(ctx: &Context<'_>, field: &str) -> bool {
+/// Whether a connection resolver's selection asks for `path` (e.g. `["tags"]` or
+/// `["customAttributes", "definition"]`) on its nodes, through `nodes` or `edges.node`: list
+/// resolvers prefetch that data for the whole page when it does.
+pub fn page_selects(ctx: &Context<'_>, path: &[&str]) -> bool {
     let look = ctx.look_ahead();
-    look.field("nodes").field(field).exists()
-        || look.field("edges").field("node").field(field).exists()
+    [look.field("nodes"), look.field("edges").field("node")]
+        .into_iter()
+        .any(|node| path.iter().fold(node, |at, field| at.field(field)).exists())
 }
 
 /// Shortcuts on the async-graphql context.

@@ -311,7 +311,7 @@ impl QueueQuery {
             last,
         };
         let (page, total) = service::list(app.db(), app.principal()?, &args).await?;
-        if page_selects(ctx, "members") {
+        if page_selects(ctx, &["members"]) {
             // One statement for the page's members and one for their users, whatever its size.
             let members = app
                 .loader::<QueueMembers>()?

@@ -169,7 +169,7 @@ impl TeamQuery {
         };
         let (page, total) =
             service::list(app.db(), app.principal()?, search.as_deref(), &args).await?;
-        if page_selects(ctx, "members") {
+        if page_selects(ctx, &["members"]) {
             // One statement for the page's memberships and one for their users, whatever its size.
             let members = app
                 .loader::<TeamMemberIds>()?

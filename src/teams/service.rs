@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::auth::{Permission, Principal};
 use crate::db::{self, like_pattern};
-use crate::error::{AppError, AppResult, FieldError, UserErrorCode};
+use crate::error::{AppError, AppResult, UserErrorCode};
 use crate::events::{self, Subject};
 use crate::graphql::relay::{Page, PageArgs, Sort, SortDirection, SortValue, TotalCount, paginate};
 use crate::tenancy;
@@ -140,30 +140,9 @@ pub async fn require_users<C: ConnectionTrait>(
     user_ids: &[Uuid],
     field: &str,
 ) -> AppResult<()> {
-    let found: HashSet<Uuid> =
-        tenancy::by_ids::<entity::user::Entity>(org_id, user_ids.iter().copied())
-            .all(conn)
-            .await?
-            .into_iter()
-            .map(|u| u.id)
-            .collect();
-    let errors: Vec<FieldError> = user_ids
-        .iter()
-        .enumerate()
-        .filter(|(_, id)| !found.contains(id))
-        .map(|(i, _)| {
-            FieldError::new(
-                &format!("{field}.{i}"),
-                UserErrorCode::NotFound,
-                "no such user",
-            )
-        })
-        .collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(AppError::Validation(errors))
-    }
+    tenancy::require_all::<entity::user::Entity, _>(conn, org_id, user_ids, field, "no such user")
+        .await
+        .map(|_| ())
 }
 
 /// Adds users to a team (TEAM_LEAD); members already in it stay as they are.

@@ -279,7 +279,7 @@ impl UserQuery {
             },
         )
         .await?;
-        if page_selects(ctx, "teams") {
+        if page_selects(ctx, &["teams"]) {
             crate::teams::graphql::prefetch_teams_of_users(
                 ctx,
                 page.items.iter().map(|(_, u)| u.id).collect(),

@@ -98,7 +98,13 @@ org_scoped!(
     contact_group,
     conversation,
     message,
-    anonymization_request
+    anonymization_request,
+    channel,
+    conversation_participant,
+    message_reaction,
+    message_status_event,
+    attachment,
+    note
 );
 
 impl OrgScoped for entity::organization::Entity {

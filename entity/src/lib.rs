@@ -3,16 +3,25 @@
 
 pub mod anonymization_request;
 pub mod api_token;
+pub mod attachment;
+pub mod channel;
 pub mod contact;
 pub mod contact_attribute_value;
 pub mod contact_group;
 pub mod contact_group_member;
 pub mod contact_tag;
 pub mod conversation;
+pub mod conversation_attribute_value;
+pub mod conversation_participant;
+pub mod conversation_read;
+pub mod conversation_tag;
 pub mod custom_attribute_definition;
 pub mod event;
 pub mod idempotency_key;
 pub mod message;
+pub mod message_reaction;
+pub mod message_status_event;
+pub mod note;
 pub mod organization;
 pub mod queue;
 pub mod queue_member;

@@ -1,13 +1,15 @@
 use sea_orm::entity::prelude::*;
 
-/// A message in a conversation (core columns; the inbox extends them).
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+/// A message in a conversation.
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "messages")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub org_id: Uuid,
     pub conversation_id: Uuid,
+    /// `USER`, `CONTACT` or `SYSTEM`.
+    pub author_kind: String,
     /// The contact who wrote it, for messages from contacts.
     pub author_contact_id: Option<Uuid>,
     /// The user who wrote it, for messages from staff.
@@ -16,6 +18,21 @@ pub struct Model {
     pub direction: String,
     pub text_body: Option<String>,
     pub html_body: Option<String>,
+    pub email_subject: Option<String>,
+    pub from_address: Option<String>,
+    /// JSON array of strings.
+    pub to_addresses: Option<Json>,
+    pub cc_addresses: Option<Json>,
+    pub bcc_addresses: Option<Json>,
+    /// Client id making sends idempotent per organization.
+    pub external_id: Option<String>,
+    /// `QUEUED`, `SENT`, `DELIVERED`, `READ` or `FAILED` (inbound messages: `DELIVERED`).
+    pub delivery_status: String,
+    pub delivery_reason: Option<String>,
+    pub scheduled_at: Option<DateTimeUtc>,
+    pub edited_at: Option<DateTimeUtc>,
+    pub redacted_at: Option<DateTimeUtc>,
+    pub removed_at: Option<DateTimeUtc>,
     pub anonymized_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

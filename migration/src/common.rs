@@ -32,3 +32,15 @@ pub async fn index(
     }
     manager.create_index(index.to_owned()).await
 }
+
+/// A foreign key that clears the column when the parent goes.
+pub fn set_null(
+    from: (impl IntoIden, impl IntoIden),
+    to: (impl IntoIden, impl IntoIden),
+) -> ForeignKeyCreateStatement {
+    ForeignKey::create()
+        .from(from.0, from.1)
+        .to(to.0, to.1)
+        .on_delete(ForeignKeyAction::SetNull)
+        .to_owned()
+}

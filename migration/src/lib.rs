@@ -11,6 +11,7 @@ mod m20261123_000005_idempotency;
 mod m20261123_000006_contact_groups;
 mod m20261123_000007_conversations;
 mod m20261123_000008_anonymization;
+mod m20261123_000009_inbox;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000006_contact_groups::Migration),
             Box::new(m20261123_000007_conversations::Migration),
             Box::new(m20261123_000008_anonymization::Migration),
+            Box::new(m20261123_000009_inbox::Migration),
         ]
     }
 }

@@ -26,19 +26,26 @@ pub enum Permission {
     ManageCustomAttributes,
     /// Anonymize contacts, conversations and messages.
     Anonymize,
+    /// Read and work conversations, messages, notes and attachments (create, reply, claim, assign,
+    /// transfer, close, tag, rate, …) and read channels and the activity log.
+    WorkConversations,
+    /// Create, update and archive channels.
+    ManageChannels,
 }
 
 /// The lowest role that holds `permission`.
 pub fn minimum_role(permission: Permission) -> Role {
     match permission {
-        Permission::ReadDirectory | Permission::ManageOwnCredentials | Permission::WorkContacts => {
-            Role::Agent
-        }
+        Permission::ReadDirectory
+        | Permission::ManageOwnCredentials
+        | Permission::WorkContacts
+        | Permission::WorkConversations => Role::Agent,
         Permission::ManageRouting => Role::TeamLead,
         Permission::ManageUsers
         | Permission::ManageOrganization
         | Permission::ManageCustomAttributes
-        | Permission::Anonymize => Role::Admin,
+        | Permission::Anonymize
+        | Permission::ManageChannels => Role::Admin,
         Permission::ManageOwners | Permission::ManageOthersTokens => Role::Owner,
     }
 }

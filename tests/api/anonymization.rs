@@ -46,11 +46,16 @@ async fn conversation(app: &TestApp, requester: &Value, number: i64, status: &st
         channel_type: Set("EMAIL".into()),
         subject: Set(Some(format!("Order {number} for Ann"))),
         status: Set(status.into()),
-        close_reason: Set(None),
         closed_at: Set((status == "CLOSED").then_some(now)),
-        anonymized_at: Set(None),
+        kind: Set("DIRECT".into()),
+        direction: Set("INBOUND".into()),
+        priority: Set("NORMAL".into()),
+        priority_rank: Set(1),
+        last_message_at: Set(now),
+        message_count: Set(0),
         created_at: Set(now),
         updated_at: Set(now),
+        ..Default::default()
     }
     .insert(&app.state.db)
     .await
@@ -67,7 +72,13 @@ async fn message(app: &TestApp, conversation: Uuid, author: Option<&Value>, text
         org_id: Set(uuid_of(&json!(app.org.org_id))),
         conversation_id: Set(conversation),
         author_contact_id: Set(author.map(uuid_of)),
-        author_user_id: Set(None),
+        author_kind: Set(if author.is_some() {
+            "CONTACT"
+        } else {
+            "SYSTEM"
+        }
+        .into()),
+        delivery_status: Set("DELIVERED".into()),
         direction: Set(if author.is_some() {
             "INBOUND"
         } else {
@@ -76,9 +87,9 @@ async fn message(app: &TestApp, conversation: Uuid, author: Option<&Value>, text
         .into()),
         text_body: Set(Some(text.into())),
         html_body: Set(Some(format!("<p>{text}</p>"))),
-        anonymized_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        ..Default::default()
     }
     .insert(&app.state.db)
     .await

@@ -1,0 +1,93 @@
+//! Conversations: the inbox. Creation (inbound and outbound), the status machine (open, pending,
+//! closed), routing actions (claim, assign, transfer), links, tags, attributes, ratings, archive,
+//! participants, per-reader read positions and the inbox queries.
+
+pub mod graphql;
+pub mod service;
+
+/// Event types recorded about conversations. Every event about a conversation, its messages and
+/// notes has the conversation as its subject (`Subject::new("Conversation", id)`), so the activity
+/// log of one conversation is one indexed read of the event log.
+pub mod event_types {
+    /// A conversation was created. Payload: `direction`, `channelId`, `requesterId`, `number`.
+    pub const CREATED: &str = "CONVERSATION_CREATED";
+    /// A message was added. Payload: `messageId`, `direction`, `authorKind`.
+    pub const MESSAGE_ADDED: &str = "MESSAGE_ADDED";
+    /// A message was edited. Payload: `messageId`.
+    pub const MESSAGE_EDITED: &str = "MESSAGE_EDITED";
+    /// A message's content was redacted. Payload: `messageId`.
+    pub const MESSAGE_REDACTED: &str = "MESSAGE_REDACTED";
+    /// A message was removed. Payload: `messageId`.
+    pub const MESSAGE_REMOVED: &str = "MESSAGE_REMOVED";
+    /// A reaction was added to a message. Payload: `messageId`, `reaction`.
+    pub const REACTION_ADDED: &str = "REACTION_ADDED";
+    /// A reaction was removed from a message. Payload: `messageId`, `reaction`.
+    pub const REACTION_REMOVED: &str = "REACTION_REMOVED";
+    /// A note was added. Payload: `noteId`.
+    pub const NOTE_ADDED: &str = "NOTE_ADDED";
+    /// Put into a queue. Payload: `queueId`.
+    pub const ENQUEUED: &str = "CONVERSATION_ENQUEUED";
+    /// Claimed by the acting user. Payload: `userId`, `previousAssigneeId`, `force`.
+    pub const CLAIMED: &str = "CONVERSATION_CLAIMED";
+    /// Assigned to a user. Payload: `userId`, `previousAssigneeId`.
+    pub const ASSIGNED: &str = "CONVERSATION_ASSIGNED";
+    /// Assignee removed. Payload: `previousAssigneeId`.
+    pub const UNASSIGNED: &str = "CONVERSATION_UNASSIGNED";
+    /// Moved to another queue. Payload: `fromQueueId`, `toQueueId`.
+    pub const TRANSFERRED: &str = "CONVERSATION_TRANSFERRED";
+    /// Set pending. Payload: `pendingUntil`.
+    pub const PENDING: &str = "CONVERSATION_PENDING";
+    /// A pending conversation's `pendingUntil` passed and it reopened. Payload: `pendingUntil`.
+    pub const PENDING_EXPIRED: &str = "CONVERSATION_PENDING_EXPIRED";
+    /// Closed. Payload: `reason`.
+    pub const CLOSED: &str = "CONVERSATION_CLOSED";
+    /// Reopened. Payload: `reason` (`MANUAL`, `INBOUND_MESSAGE`).
+    pub const REOPENED: &str = "CONVERSATION_REOPENED";
+    /// Linked to a parent. Payload: `parentId`, `linkType`.
+    pub const LINKED: &str = "CONVERSATION_LINKED";
+    /// Priority changed. Payload: `from`, `to`.
+    pub const PRIORITY_CHANGED: &str = "CONVERSATION_PRIORITY_CHANGED";
+    /// A tag was added. Payload: `tagId`.
+    pub const TAG_ADDED: &str = "CONVERSATION_TAG_ADDED";
+    /// A tag was removed. Payload: `tagId`.
+    pub const TAG_REMOVED: &str = "CONVERSATION_TAG_REMOVED";
+    /// Custom attribute values set. Payload: `identifiers`.
+    pub const ATTRIBUTES_SET: &str = "CONVERSATION_ATTRIBUTES_SET";
+    /// Archived.
+    pub const ARCHIVED: &str = "CONVERSATION_ARCHIVED";
+    /// Unarchived.
+    pub const UNARCHIVED: &str = "CONVERSATION_UNARCHIVED";
+    /// Rated. Payload: `ratingType`, `score`.
+    pub const RATED: &str = "CONVERSATION_RATED";
+    /// Personal data erased. Payload: `erasedMessages`.
+    pub const ANONYMIZED: &str = "CONVERSATION_ANONYMIZED";
+    /// A participant joined. Payload: `participantKind`, `participantId`.
+    pub const PARTICIPANT_ADDED: &str = "PARTICIPANT_ADDED";
+    /// A participant left. Payload: `participantKind`, `participantId`.
+    pub const PARTICIPANT_REMOVED: &str = "PARTICIPANT_REMOVED";
+}
+
+/// The GraphQL type name of conversations, used as the subject kind of their events.
+pub const SUBJECT: &str = "Conversation";
+
+/// Who wrote a message or reads a conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Party {
+    /// A staff user.
+    User(uuid::Uuid),
+    /// A contact.
+    Contact(uuid::Uuid),
+    /// The system (auto replies, imports).
+    System,
+}
+
+impl Party {
+    /// Stored kind: `USER`, `CONTACT` or `SYSTEM`.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Party::User(_) => "USER",
+            Party::Contact(_) => "CONTACT",
+            Party::System => "SYSTEM",
+        }
+    }
+}

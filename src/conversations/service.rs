@@ -1,0 +1,1 @@
+//! Business rules of conversations, over a transaction.

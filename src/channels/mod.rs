@@ -2,6 +2,7 @@
 //! already use for per-channel timeouts.
 
 pub mod graphql;
+pub mod service;
 
 /// The medium of a channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

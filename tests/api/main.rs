@@ -7,6 +7,7 @@ mod common;
 mod anonymization;
 mod auth;
 mod batching;
+mod channels;
 mod contacts;
 mod contacts_bulk;
 mod custom_attributes;

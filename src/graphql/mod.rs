@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::contact_groups::graphql::{ContactGroup, ContactGroupMutation, ContactGroupQuery};
 use crate::contacts::bulk_graphql::ContactBulkMutation;
 use crate::contacts::graphql::{Contact, ContactMutation, ContactQuery};
+use crate::conversations::graphql::{Conversation, ConversationMutation, ConversationQuery};
 use crate::custom_attributes::graphql::{
     CustomAttributeDefinition, CustomAttributeMutation, CustomAttributeQuery,
 };
@@ -60,6 +61,10 @@ pub enum Node {
     ContactGroup(ContactGroup),
     /// A channel.
     Channel(Channel),
+    /// A conversation.
+    Conversation(Conversation),
+    /// A message.
+    Message(crate::messages::graphql::Message),
 }
 
 /// Largest list `nodes(ids:)` takes.
@@ -120,6 +125,14 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option<N
             .load::<entity::channel::Entity>(uuid)
             .await?
             .map(|m| Node::Channel(Channel(m))),
+        "Conversation" if principal.require(Permission::WorkConversations).is_ok() => app
+            .load::<entity::conversation::Entity>(uuid)
+            .await?
+            .map(|m| Node::Conversation(Conversation(m))),
+        "Message" if principal.require(Permission::WorkConversations).is_ok() => app
+            .load::<entity::message::Entity>(uuid)
+            .await?
+            .map(|m| Node::Message(crate::messages::graphql::Message(m))),
         _ => None,
     })
 }
@@ -167,6 +180,7 @@ pub struct Query(
     AnonymizationQuery,
     ContactGroupQuery,
     ChannelQuery,
+    ConversationQuery,
 );
 
 /// Every mutation of the API.
@@ -184,6 +198,7 @@ pub struct Mutation(
     ContactGroupMutation,
     ContactBulkMutation,
     ChannelMutation,
+    ConversationMutation,
 );
 
 /// The schema type.

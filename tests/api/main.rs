@@ -8,6 +8,7 @@ mod fixtures;
 mod anonymization;
 mod auth;
 mod batching;
+mod channels;
 mod contacts;
 mod contacts_bulk;
 mod conversations;

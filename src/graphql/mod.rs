@@ -15,6 +15,7 @@ use async_graphql::{
 use crate::anonymization::graphql::{
     AnonymizationMutation, AnonymizationQuery, AnonymizationRequest,
 };
+use crate::attachments::graphql::Attachment;
 use crate::auth::Permission;
 use crate::config::Config;
 use crate::contact_groups::graphql::{ContactGroup, ContactGroupMutation, ContactGroupQuery};
@@ -23,6 +24,7 @@ use crate::contacts::graphql::{Contact, ContactMutation, ContactQuery};
 use crate::custom_attributes::graphql::{
     CustomAttributeDefinition, CustomAttributeMutation, CustomAttributeQuery,
 };
+use crate::messages::graphql::{Message, MessageMutation, MessageQuery};
 use crate::organizations::graphql::{Organization, OrganizationMutation, OrganizationQuery};
 use crate::queues::graphql::{Queue, QueueMutation, QueueQuery};
 use crate::ratelimit::RateLimiter;
@@ -57,6 +59,10 @@ pub enum Node {
     AnonymizationRequest(AnonymizationRequest),
     /// A contact group.
     ContactGroup(ContactGroup),
+    /// A message.
+    Message(Message),
+    /// An attachment.
+    Attachment(Attachment),
 }
 
 /// Largest list `nodes(ids:)` takes.
@@ -113,6 +119,14 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option<N
             .load::<entity::contact_group::Entity>(uuid)
             .await?
             .map(|m| Node::ContactGroup(ContactGroup(m))),
+        "Message" if principal.require(Permission::WorkConversations).is_ok() => app
+            .load::<entity::message::Entity>(uuid)
+            .await?
+            .map(|m| Node::Message(Message(m))),
+        "Attachment" if principal.require(Permission::WorkConversations).is_ok() => app
+            .load::<entity::attachment::Entity>(uuid)
+            .await?
+            .map(|m| Node::Attachment(Attachment(m))),
         _ => None,
     })
 }
@@ -159,6 +173,7 @@ pub struct Query(
     ContactQuery,
     AnonymizationQuery,
     ContactGroupQuery,
+    MessageQuery,
 );
 
 /// Every mutation of the API.
@@ -175,6 +190,7 @@ pub struct Mutation(
     AnonymizationMutation,
     ContactGroupMutation,
     ContactBulkMutation,
+    MessageMutation,
 );
 
 /// The schema type.

@@ -1,13 +1,9 @@
 //! GraphQL types, queries and mutations of messages.
 
-use std::collections::HashMap;
-
-use async_graphql::dataloader::Loader;
 use async_graphql::{
     Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject, Union, Upload,
 };
 use chrono::{DateTime, Utc};
-use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use super::service::{self, DeliveryStatus, InboundMessage, MessageOrder, Reaction, SendMessage};
@@ -17,36 +13,11 @@ use crate::auth::Permission;
 use crate::contacts::graphql::Contact;
 use crate::conversations::graphql::Conversation;
 use crate::error::{AppError, AppResult};
-use crate::graphql::context::{ById, ContextExt, ScopedLoader, page_selects};
+use crate::graphql::context::{ById, ContextExt, batch_loader, page_selects};
 use crate::graphql::payload::{UserError, input_id, split};
 use crate::graphql::relay::{Connection, PageArgs, decode_id, encode_id};
 use crate::organizations::graphql::patch;
 use crate::users::graphql::User;
-
-macro_rules! batch_loader {
-    ($name:ident, $value:ty, $load:path, $doc:literal) => {
-        #[doc = $doc]
-        pub struct $name {
-            db: DatabaseConnection,
-            org_id: Uuid,
-        }
-
-        impl ScopedLoader for $name {
-            fn new(db: DatabaseConnection, org_id: Uuid) -> Self {
-                Self { db, org_id }
-            }
-        }
-
-        impl Loader<Uuid> for $name {
-            type Value = $value;
-            type Error = AppError;
-
-            async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, $value>, AppError> {
-                $load(&self.db, self.org_id, keys).await
-            }
-        }
-    };
-}
 
 batch_loader!(
     MessageAttachments,

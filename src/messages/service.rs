@@ -179,10 +179,12 @@ pub async fn append<C: ConnectionTrait>(
         (Direction::Inbound, _) => {
             if conversation.waiting_since.is_none() {
                 active.waiting_since = Set(Some(now));
+                active.waiting_key = Set(now);
             }
         }
         (Direction::Outbound, Party::User(_)) => {
             active.waiting_since = Set(None);
+            active.waiting_key = Set(crate::conversations::NOT_WAITING);
             if conversation.first_response_at.is_none()
                 && conversation.direction == Direction::Inbound.as_str()
             {
@@ -1262,8 +1264,9 @@ pub async fn remove_reaction(
     Ok(message)
 }
 
-/// Moves a reader's read position in a conversation to `read_at` inside `conn`, never backwards,
-/// and records `CONVERSATION_READ` when it moved. Returns the position after the call.
+/// Moves a reader's read position in a conversation to `read_at` inside `conn` (through
+/// [`crate::conversations::service::set_read_position`]), never backwards, and records
+/// `CONVERSATION_READ` when it moved. Returns the position after the call.
 pub async fn mark_read<C: ConnectionTrait>(
     conn: &C,
     conversation: &conversation::Model,
@@ -1281,25 +1284,12 @@ pub async fn mark_read<C: ConnectionTrait>(
         .filter(conversation_read::Column::ReaderId.eq(reader_id))
         .one(conn)
         .await?;
-    match current {
-        Some(row) if row.last_read_at >= read_at => return Ok(row.last_read_at),
-        Some(row) => {
-            let mut model = row.into_active_model();
-            model.last_read_at = Set(read_at);
-            model.update(conn).await?;
-        }
-        None => {
-            conversation_read::ActiveModel {
-                conversation_id: Set(conversation.id),
-                reader_id: Set(reader_id),
-                org_id: Set(conversation.org_id),
-                reader_kind: Set(reader.kind().into()),
-                last_read_at: Set(read_at),
-            }
-            .insert(conn)
-            .await?;
-        }
+    if let Some(row) = current
+        && row.last_read_at >= read_at
+    {
+        return Ok(row.last_read_at);
     }
+    crate::conversations::service::set_read_position(conn, conversation, reader, read_at).await?;
     events::record(
         conn,
         conversation.org_id,

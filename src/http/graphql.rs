@@ -104,7 +104,10 @@ fn bearer(headers: &HeaderMap) -> Result<Option<String>, AppError> {
 }
 
 /// Authenticates the request; `Ok(None)` for requests without credentials.
-pub(crate) async fn principal(state: &AppState, headers: &HeaderMap) -> Result<Option<Principal>, AppError> {
+pub(crate) async fn principal(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Principal>, AppError> {
     match bearer(headers)? {
         Some(token) => Ok(Some(auth::authenticate(&state.db, &token).await?)),
         None => Ok(None),

@@ -101,7 +101,7 @@ pub enum ReactionGql {
 
 /// Order of a conversation's messages.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Default)]
-#[graphql(remote = "service::MessageOrder")]
+#[graphql(name = "MessageOrder", remote = "service::MessageOrder")]
 pub enum MessageOrderGql {
     /// Oldest first (reading order).
     #[default]
@@ -396,7 +396,10 @@ impl Message {
     }
 
     /// How many of each reaction it got (reactions it did not get are left out).
-    async fn reaction_counts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ReactionCount>> {
+    async fn reaction_counts(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<ReactionCount>> {
         let rows = self.reaction_rows(ctx).await?;
         Ok(Reaction::ALL
             .into_iter()
@@ -927,7 +930,12 @@ impl MessageMutation {
         let app = ctx.app();
         let principal = app.principal()?;
         let ids = input_id("conversationId", &input.conversation_id, "Conversation").and_then(
-            |conversation| Ok((conversation, input_id("contactId", &input.contact_id, "Contact")?)),
+            |conversation| {
+                Ok((
+                    conversation,
+                    input_id("contactId", &input.contact_id, "Contact")?,
+                ))
+            },
         );
         let result = match ids {
             Ok((conversation, contact)) => {

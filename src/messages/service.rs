@@ -659,6 +659,38 @@ async fn requester<C: ConnectionTrait>(
         .ok_or_else(|| AppError::internal("conversation without requester"))
 }
 
+/// Whether the organization may write to `contact` on a channel of `channel_type`: not when the
+/// contact is anonymized, nor on SMS or WhatsApp when they opted out there. `INVALID_STATE` at
+/// `field`. Every outbound path (sending, outbound conversations, broadcasts) checks this.
+pub fn ensure_reachable(
+    channel_type: Option<ChannelType>,
+    contact: &contact::Model,
+    field: &str,
+) -> AppResult<()> {
+    if contact.anonymized_at.is_some() {
+        return Err(AppError::invalid(
+            field,
+            UserErrorCode::InvalidState,
+            "the contact is anonymized",
+        ));
+    }
+    if let Some(channel_type @ (ChannelType::Sms | ChannelType::Whatsapp)) = channel_type
+        && contacts::service::consents(contact)
+            .iter()
+            .any(|c| c.channel == channel_type && c.status == ConsentStatus::OptedOut)
+    {
+        return Err(AppError::invalid(
+            field,
+            UserErrorCode::InvalidState,
+            format!(
+                "the contact opted out of {} messages; nothing can be sent to them there until they opt in again",
+                channel_type.as_str()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Sends an outbound message by the calling user (AGENT): checks the input, stages the
 /// attachments, then in one write transaction checks the conversation, its channel and the
 /// requester's consent, stores the message (`QUEUED`) and its attachments. A retry with the same
@@ -717,27 +749,7 @@ pub async fn send(
         let channel = channel_of(&txn, &conversation).await?;
         let channel_type = ChannelType::parse(&channel.channel_type);
         let requester = requester(&txn, &conversation).await?;
-        if requester.anonymized_at.is_some() {
-            return Err(AppError::invalid(
-                "conversationId",
-                UserErrorCode::InvalidState,
-                "the conversation's requester is anonymized",
-            ));
-        }
-        if let Some(channel_type @ (ChannelType::Sms | ChannelType::Whatsapp)) = channel_type
-            && contacts::service::consents(&requester)
-                .iter()
-                .any(|c| c.channel == channel_type && c.status == ConsentStatus::OptedOut)
-        {
-            return Err(AppError::invalid(
-                "conversationId",
-                UserErrorCode::InvalidState,
-                format!(
-                    "the contact opted out of {} messages; nothing can be sent to them there until they opt in again",
-                    channel_type.as_str()
-                ),
-            ));
-        }
+        ensure_reachable(channel_type, &requester, "conversationId")?;
         let mut errors = Errors::default();
         check_for_channel(
             &mut errors,
@@ -834,14 +846,7 @@ pub async fn send(
         }
         Err(error) => {
             txn.rollback().await?;
-            replay_after_failure(
-                db,
-                org_id,
-                conversation_id,
-                external_id.as_deref(),
-                error,
-            )
-            .await
+            replay_after_failure(db, org_id, conversation_id, external_id.as_deref(), error).await
         }
     }
 }
@@ -952,14 +957,7 @@ pub async fn record_inbound(
         }
         Err(error) => {
             txn.rollback().await?;
-            replay_after_failure(
-                db,
-                org_id,
-                conversation_id,
-                external_id.as_deref(),
-                error,
-            )
-            .await
+            replay_after_failure(db, org_id, conversation_id, external_id.as_deref(), error).await
         }
     }
 }
@@ -1068,10 +1066,11 @@ pub async fn edit(
         &html,
         has_attachments,
     );
-    let channel_type = tenancy::by_id::<conversation::Entity>(principal.org_id, current.conversation_id)
-        .one(&txn)
-        .await?
-        .and_then(|c| ChannelType::parse(&c.channel_type));
+    let channel_type =
+        tenancy::by_id::<conversation::Entity>(principal.org_id, current.conversation_id)
+            .one(&txn)
+            .await?
+            .and_then(|c| ChannelType::parse(&c.channel_type));
     check_for_channel(
         &mut errors,
         channel_type,

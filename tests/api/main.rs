@@ -5,6 +5,7 @@
 mod common;
 
 mod anonymization;
+mod attachments;
 mod auth;
 mod batching;
 mod contacts;
@@ -13,6 +14,7 @@ mod custom_attributes;
 mod groups;
 mod idempotency;
 mod limits;
+mod messages;
 mod ops;
 mod queues;
 mod schema;

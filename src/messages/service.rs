@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use entity::{
     channel, contact, conversation, conversation_participant, conversation_read, message,
     message_reaction, message_status_event,
@@ -1277,6 +1277,8 @@ pub async fn mark_read<C: ConnectionTrait>(
         Party::User(id) | Party::Contact(id) => id,
         Party::System => return Err(AppError::internal("the system does not read")),
     };
+    // Stored with microseconds (PostgreSQL); compare and answer at that precision.
+    let read_at = read_at.trunc_subsecs(6);
     let current = conversation_read::Entity::find()
         .filter(conversation_read::Column::OrgId.eq(conversation.org_id))
         .filter(conversation_read::Column::ConversationId.eq(conversation.id))

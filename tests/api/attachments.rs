@@ -321,6 +321,7 @@ async fn forbidden_types_and_oversized_files_are_refused_and_nothing_is_written(
     // Valid files refused for a business rule (archived channel) leave nothing either: the
     // staged copies are deleted.
     archive_channel(&app, &inbox.email_channel).await;
+    let rows = written(&app).await;
     let answer = upload(
         &app,
         &token,

@@ -26,46 +26,32 @@ pub fn uuid_of(id: &Value) -> Uuid {
         .1
 }
 
-/// Inserts a channel directly (until `createChannel` lands); returns its global id.
-pub async fn channel(app: &TestApp, org_id: &str, channel_type: &str, address: &str) -> Value {
-    let now = Utc::now();
-    let id = Uuid::now_v7();
-    entity::channel::ActiveModel {
-        id: Set(id),
-        org_id: Set(uuid_of(&json!(org_id))),
-        channel_type: Set(channel_type.into()),
-        name: Set(format!("{channel_type} channel")),
-        address: Set(address.into()),
-        capabilities: Set(json!(["SMS", "MMS"])),
-        provider: Set("simulator".into()),
-        provider_settings: Set(json!({})),
-        send_rate_per_second: Set(10.0),
-        default_queue_id: Set(None),
-        business_hours: Set(None),
-        auto_reply: Set(None),
-        status: Set("ACTIVE".into()),
-        archived_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.state.db)
-    .await
-    .expect("insert channel");
-    json!(switchboard::graphql::relay::encode_id("Channel", id).0)
+/// Creates a channel through the API as `token`; returns its global id.
+pub async fn channel(app: &TestApp, token: &str, channel_type: &str, address: &str) -> Value {
+    let data = app
+        .data(
+            token,
+            "mutation($input: CreateChannelInput!) { createChannel(input: $input) { channel { id } userErrors { field message code } } }",
+            json!({ "input": { "type": channel_type, "name": format!("{channel_type} channel"), "address": address } }),
+        )
+        .await;
+    assert_eq!(data["createChannel"]["userErrors"], json!([]));
+    data["createChannel"]["channel"]["id"].clone()
 }
 
-/// Archives a channel directly (until `archiveChannel` lands).
+/// Archives a channel through the API.
 pub async fn archive_channel(app: &TestApp, channel: &Value) {
-    use sea_orm::{EntityTrait, IntoActiveModel};
-    let model = entity::channel::Entity::find_by_id(uuid_of(channel))
-        .one(&app.state.db)
-        .await
-        .expect("query")
-        .expect("channel");
-    let mut model = model.into_active_model();
-    model.status = Set("ARCHIVED".into());
-    model.archived_at = Set(Some(Utc::now()));
-    model.update(&app.state.db).await.expect("archive");
+    let data = app
+        .data(
+            &app.org.token,
+            "mutation($input: ChannelIdInput!) { archiveChannel(input: $input) { channel { status } userErrors { field message code } } }",
+            json!({ "input": { "id": channel } }),
+        )
+        .await;
+    assert_eq!(
+        data["archiveChannel"],
+        json!({ "channel": { "status": "ARCHIVED" }, "userErrors": [] })
+    );
 }
 
 pub async fn contact(app: &TestApp, token: &str, input: Value) -> Value {
@@ -105,8 +91,8 @@ pub struct Inbox {
 
 pub async fn inbox(app: &TestApp) -> Inbox {
     let token = &app.org.token;
-    let email_channel = channel(app, &app.org.org_id, "EMAIL", "support@acme.test").await;
-    let sms_channel = channel(app, &app.org.org_id, "SMS", "+4570000000").await;
+    let email_channel = channel(app, token, "EMAIL", "support@acme.test").await;
+    let sms_channel = channel(app, token, "SMS", "+4570000000").await;
     let ann = contact(
         app,
         token,

@@ -18,6 +18,7 @@ pub mod graphql;
 pub mod http;
 pub mod idempotency;
 pub mod messages;
+pub mod notes;
 pub mod organizations;
 pub mod queues;
 pub mod ratelimit;

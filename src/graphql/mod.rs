@@ -25,6 +25,7 @@ use crate::conversations::graphql::{Conversation, ConversationMutation, Conversa
 use crate::custom_attributes::graphql::{
     CustomAttributeDefinition, CustomAttributeMutation, CustomAttributeQuery,
 };
+use crate::notes::graphql::{Note, NoteMutation};
 use crate::organizations::graphql::{Organization, OrganizationMutation, OrganizationQuery};
 use crate::queues::graphql::{Queue, QueueMutation, QueueQuery};
 use crate::ratelimit::RateLimiter;
@@ -65,6 +66,8 @@ pub enum Node {
     Conversation(Conversation),
     /// A message.
     Message(crate::messages::graphql::Message),
+    /// A note.
+    Note(Note),
 }
 
 /// Largest list `nodes(ids:)` takes.
@@ -133,6 +136,10 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option<N
             .load::<entity::message::Entity>(uuid)
             .await?
             .map(|m| Node::Message(crate::messages::graphql::Message(m))),
+        "Note" if principal.require(Permission::WorkConversations).is_ok() => app
+            .load::<entity::note::Entity>(uuid)
+            .await?
+            .map(|m| Node::Note(Note(m))),
         _ => None,
     })
 }
@@ -199,6 +206,7 @@ pub struct Mutation(
     ContactBulkMutation,
     ChannelMutation,
     ConversationMutation,
+    NoteMutation,
 );
 
 /// The schema type.

@@ -14,6 +14,7 @@ mod custom_attributes;
 mod groups;
 mod idempotency;
 mod limits;
+mod notes;
 mod ops;
 mod queues;
 mod schema;

@@ -2,6 +2,7 @@
 //!
 //! [`build_app`] is the one way to assemble the server; `main` and the tests both use it.
 
+pub mod activity;
 pub mod anonymization;
 pub mod auth;
 pub mod channels;

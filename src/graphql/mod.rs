@@ -12,6 +12,7 @@ use async_graphql::{
     Context, EmptySubscription, ID, Interface, MergedObject, Object, Schema, SchemaBuilder,
 };
 
+use crate::activity::graphql::{ActivityLogEntry, ActivityQuery};
 use crate::anonymization::graphql::{
     AnonymizationMutation, AnonymizationQuery, AnonymizationRequest,
 };
@@ -68,6 +69,8 @@ pub enum Node {
     Message(crate::messages::graphql::Message),
     /// A note.
     Note(Note),
+    /// An activity log entry.
+    ActivityLogEntry(ActivityLogEntry),
 }
 
 /// Largest list `nodes(ids:)` takes.
@@ -140,6 +143,11 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option<N
             .load::<entity::note::Entity>(uuid)
             .await?
             .map(|m| Node::Note(Note(m))),
+        "ActivityLogEntry" if principal.require(Permission::WorkConversations).is_ok() => app
+            .load::<entity::event::Entity>(uuid)
+            .await?
+            .and_then(ActivityLogEntry::of)
+            .map(Node::ActivityLogEntry),
         _ => None,
     })
 }
@@ -188,6 +196,7 @@ pub struct Query(
     ContactGroupQuery,
     ChannelQuery,
     ConversationQuery,
+    ActivityQuery,
 );
 
 /// Every mutation of the API.

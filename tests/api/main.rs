@@ -4,6 +4,7 @@
 
 mod common;
 
+mod activity;
 mod anonymization;
 mod auth;
 mod batching;

@@ -1,13 +1,17 @@
 //! Reads of the activity log: pages of conversation events in sequence order.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use entity::event;
-use sea_orm::{ColumnTrait, DatabaseConnection, QueryFilter};
+use sea_orm::{ColumnTrait, DatabaseConnection, QueryFilter, QueryOrder, QuerySelect, Select};
 use uuid::Uuid;
 
 use crate::auth::{Permission, Principal};
 use crate::error::{AppError, AppResult};
-use crate::graphql::relay::{Page, PageArgs, Sort, SortDirection, SortValue, TotalCount, paginate};
+use crate::graphql::relay::{
+    DEFAULT_PAGE_SIZE, PAGE_SIZE_RANGE, Page, PageArgs, SortDirection, TotalCount,
+};
 use crate::tenancy::{self, OrgScoped};
 
 /// Events belong to one organization; entries are looked up by the event's id.
@@ -76,15 +80,97 @@ pub async fn list(
     if let Some(to) = filter.to {
         select = select.filter(event::Column::CreatedAt.lt(to));
     }
-    let sort = Sort {
-        name: "SEQ",
-        column: event::Column::Seq,
-        direction,
-        value: |m: &event::Model| SortValue::Int(m.seq),
-    };
     let total = TotalCount::of(db, select.clone());
-    let page = paginate(db, select, "activity", &sort, args).await?;
+    let page = paginate(db, select, direction, args).await?;
     Ok((page, total))
+}
+
+fn encode_cursor(seq: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("activity:{seq}"))
+}
+
+fn decode_cursor(cursor: &str) -> AppResult<i64> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| text.strip_prefix("activity:")?.parse().ok())
+        .ok_or_else(|| AppError::BadUserInput(format!("{cursor:?} is not a cursor of this list")))
+}
+
+/// Keyset pagination by `seq` alone (unique), so both backends seek with the `(org_id, seq)` or
+/// `(subject_id, seq)` index instead of filtering a scan; same page arguments and limits as
+/// every other connection.
+async fn paginate(
+    db: &DatabaseConnection,
+    mut select: Select<event::Entity>,
+    direction: SortDirection,
+    args: &PageArgs,
+) -> AppResult<Page<event::Model>> {
+    let (size, backward) = match (args.first, args.last) {
+        (Some(_), Some(_)) => {
+            return Err(AppError::BadUserInput(
+                "pass either `first` or `last`, not both".into(),
+            ));
+        }
+        (Some(n), None) => (n, false),
+        (None, Some(n)) => (n, true),
+        (None, None) => (
+            DEFAULT_PAGE_SIZE,
+            args.before.is_some() && args.after.is_none(),
+        ),
+    };
+    if !PAGE_SIZE_RANGE.contains(&size) {
+        return Err(AppError::BadUserInput(format!(
+            "page size must be between {} and {}, got {size}",
+            PAGE_SIZE_RANGE.start(),
+            PAGE_SIZE_RANGE.end()
+        )));
+    }
+    let ascending = direction == SortDirection::Asc;
+    if let Some(after) = &args.after {
+        let seq = decode_cursor(after)?;
+        select = select.filter(if ascending {
+            event::Column::Seq.gt(seq)
+        } else {
+            event::Column::Seq.lt(seq)
+        });
+    }
+    if let Some(before) = &args.before {
+        let seq = decode_cursor(before)?;
+        select = select.filter(if ascending {
+            event::Column::Seq.lt(seq)
+        } else {
+            event::Column::Seq.gt(seq)
+        });
+    }
+    let order = if ascending != backward {
+        sea_orm::Order::Asc
+    } else {
+        sea_orm::Order::Desc
+    };
+    let mut rows = select
+        .order_by(event::Column::Seq, order)
+        .limit(size as u64 + 1)
+        .all(db)
+        .await?;
+    let more = rows.len() > size as usize;
+    rows.truncate(size as usize);
+    if backward {
+        rows.reverse();
+    }
+    Ok(Page {
+        items: rows
+            .into_iter()
+            .map(|m| (encode_cursor(m.seq), m))
+            .collect(),
+        has_next_page: if backward {
+            args.before.is_some()
+        } else {
+            more
+        },
+        has_previous_page: if backward { more } else { args.after.is_some() },
+    })
 }
 
 /// A uuid in an event payload, if present.

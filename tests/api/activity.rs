@@ -604,6 +604,29 @@ async fn the_organization_log_filters_by_type_actor_conversation_and_time() {
         types(&next),
         ["MESSAGE_ADDED", "ENQUEUED", "CREATED", "MESSAGE_ADDED"]
     );
+    let back_log = "query($last: Int, $before: String) { activityLog(last: $last, before: $before) { nodes { type } pageInfo { hasPreviousPage hasNextPage } } }";
+    let back = app
+        .data(
+            &agent,
+            back_log,
+            json!({ "last": 3, "before": page["activityLog"]["pageInfo"]["endCursor"] }),
+        )
+        .await;
+    assert_eq!(
+        back["activityLog"],
+        json!({ "nodes": [{ "type": "CLOSED" }, { "type": "NOTE_ADDED" }, { "type": "CLAIMED" }],
+                "pageInfo": { "hasPreviousPage": false, "hasNextPage": true } })
+    );
+    let body = app
+        .gql(
+            &agent,
+            back_log,
+            json!({ "last": 3, "before": "bm90LWEtY3Vyc29y" }),
+        )
+        .await;
+    assert_eq!(codes(&body), ["BAD_USER_INPUT"]);
+    let body = app.gql(&agent, log, json!({ "first": 101 })).await;
+    assert_eq!(codes(&body), ["BAD_USER_INPUT"]);
     // An entry by id.
     let entry_id = nodes[0]["id"].clone();
     let node = app

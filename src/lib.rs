@@ -2,6 +2,7 @@
 //!
 //! [`build_app`] is the one way to assemble the server; `main` and the tests both use it.
 
+pub mod activity;
 pub mod anonymization;
 pub mod attachments;
 pub mod auth;
@@ -19,6 +20,7 @@ pub mod graphql;
 pub mod http;
 pub mod idempotency;
 pub mod messages;
+pub mod notes;
 pub mod organizations;
 pub mod queues;
 pub mod ratelimit;

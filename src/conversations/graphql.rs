@@ -577,6 +577,54 @@ impl Conversation {
         )
         .await
     }
+
+    /// Internal notes, by creation time (oldest first unless `direction: DESC`).
+    #[graphql(
+        complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)"
+    )]
+    async fn notes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Items after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Items before this cursor.")] before: Option<String>,
+        #[graphql(desc = "The first N items (1-100).")] first: Option<i32>,
+        #[graphql(desc = "The last N items (1-100).")] last: Option<i32>,
+        #[graphql(desc = "Oldest first (ASC, the default) or newest first (DESC).")]
+        direction: Option<SortDirection>,
+    ) -> async_graphql::Result<Connection<crate::notes::graphql::Note>> {
+        let args = PageArgs {
+            after,
+            before,
+            first,
+            last,
+        };
+        crate::notes::graphql::notes_connection(ctx, self.0.id, args, direction.unwrap_or_default())
+            .await
+    }
+
+    /// What happened in the conversation, from the event log, oldest first.
+    #[graphql(
+        complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)"
+    )]
+    async fn activity(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only entries matching this filter.")] filter: Option<
+            crate::activity::graphql::ConversationActivityFilterInput,
+        >,
+        #[graphql(desc = "Items after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Items before this cursor.")] before: Option<String>,
+        #[graphql(desc = "The first N items (1-100).")] first: Option<i32>,
+        #[graphql(desc = "The last N items (1-100).")] last: Option<i32>,
+    ) -> async_graphql::Result<Connection<crate::activity::graphql::ActivityLogEntry>> {
+        let args = PageArgs {
+            after,
+            before,
+            first,
+            last,
+        };
+        crate::activity::graphql::activity_connection(ctx, self.0.id, filter, args).await
+    }
 }
 
 /// Loads what a page of conversations selects with one statement per kind of data (last

@@ -12,6 +12,7 @@ use async_graphql::{
     Context, EmptySubscription, ID, Interface, MergedObject, Object, Schema, SchemaBuilder,
 };
 
+use crate::activity::graphql::{ActivityLogEntry, ActivityQuery};
 use crate::anonymization::graphql::{
     AnonymizationMutation, AnonymizationQuery, AnonymizationRequest,
 };
@@ -27,6 +28,7 @@ use crate::custom_attributes::graphql::{
     CustomAttributeDefinition, CustomAttributeMutation, CustomAttributeQuery,
 };
 use crate::messages::graphql::{Message, MessageMutation, MessageQuery};
+use crate::notes::graphql::{Note, NoteMutation};
 use crate::organizations::graphql::{Organization, OrganizationMutation, OrganizationQuery};
 use crate::queues::graphql::{Queue, QueueMutation, QueueQuery};
 use crate::ratelimit::RateLimiter;
@@ -69,6 +71,10 @@ pub enum Node {
     Message(Message),
     /// An attachment.
     Attachment(Attachment),
+    /// A note.
+    Note(Note),
+    /// An activity log entry.
+    ActivityLogEntry(ActivityLogEntry),
 }
 
 /// Largest list `nodes(ids:)` takes.
@@ -141,6 +147,15 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option<N
             .load::<entity::attachment::Entity>(uuid)
             .await?
             .map(|m| Node::Attachment(Attachment(m))),
+        "Note" if principal.require(Permission::WorkConversations).is_ok() => app
+            .load::<entity::note::Entity>(uuid)
+            .await?
+            .map(|m| Node::Note(Note(m))),
+        "ActivityLogEntry" if principal.require(Permission::WorkConversations).is_ok() => app
+            .load::<entity::event::Entity>(uuid)
+            .await?
+            .and_then(ActivityLogEntry::of)
+            .map(Node::ActivityLogEntry),
         _ => None,
     })
 }
@@ -190,6 +205,7 @@ pub struct Query(
     ChannelQuery,
     ConversationQuery,
     MessageQuery,
+    ActivityQuery,
 );
 
 /// Every mutation of the API.
@@ -209,6 +225,7 @@ pub struct Mutation(
     ChannelMutation,
     ConversationMutation,
     MessageMutation,
+    NoteMutation,
 );
 
 /// The schema type.

@@ -5,6 +5,7 @@
 mod common;
 mod fixtures;
 
+mod activity;
 mod anonymization;
 mod attachments;
 mod auth;
@@ -19,6 +20,7 @@ mod idempotency;
 mod inbox;
 mod limits;
 mod messages;
+mod notes;
 mod ops;
 mod queues;
 mod schema;

@@ -21,6 +21,7 @@ pub mod messages;
 pub mod organizations;
 pub mod queues;
 pub mod ratelimit;
+pub mod search;
 pub mod tags;
 pub mod teams;
 pub mod telemetry;

@@ -26,6 +26,7 @@ use crate::custom_attributes::graphql::{
 use crate::organizations::graphql::{Organization, OrganizationMutation, OrganizationQuery};
 use crate::queues::graphql::{Queue, QueueMutation, QueueQuery};
 use crate::ratelimit::RateLimiter;
+use crate::search::graphql::SearchQuery;
 use crate::tags::graphql::{Tag, TagMutation, TagQuery};
 use crate::teams::graphql::{Team, TeamMutation, TeamQuery};
 use crate::tokens::graphql::{ApiToken, TokenMutation, TokenQuery};
@@ -159,6 +160,7 @@ pub struct Query(
     ContactQuery,
     AnonymizationQuery,
     ContactGroupQuery,
+    SearchQuery,
 );
 
 /// Every mutation of the API.

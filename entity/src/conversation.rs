@@ -47,6 +47,9 @@ pub struct Model {
     pub last_message_id: Option<Uuid>,
     /// Since when the contact waits for an answer (last unanswered inbound message).
     pub waiting_since: Option<DateTimeUtc>,
+    /// Sort key of waiting time: `waiting_since`, or the far future when nobody waits (waiting
+    /// time zero), so longest-waiting-first is ascending order.
+    pub waiting_key: DateTimeUtc,
     pub message_count: i64,
     pub archived_at: Option<DateTimeUtc>,
     pub anonymized_at: Option<DateTimeUtc>,

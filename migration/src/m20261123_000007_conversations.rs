@@ -62,6 +62,7 @@ enum Conversations {
     LastMessageAt,
     LastMessageId,
     WaitingSince,
+    WaitingKey,
     MessageCount,
     ArchivedAt,
     AnonymizedAt,
@@ -96,6 +97,13 @@ enum Messages {
     AnonymizedAt,
     CreatedAt,
     UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum ConversationCounters {
+    Table,
+    OrgId,
+    LastNumber,
 }
 
 #[derive(DeriveIden)]
@@ -225,6 +233,7 @@ impl MigrationTrait for Migration {
                     .col(timestamp_with_time_zone(C::LastMessageAt))
                     .col(uuid_null(C::LastMessageId))
                     .col(timestamp_with_time_zone_null(C::WaitingSince))
+                    .col(timestamp_with_time_zone(C::WaitingKey))
                     .col(big_integer(C::MessageCount))
                     .col(timestamp_with_time_zone_null(C::ArchivedAt))
                     .col(timestamp_with_time_zone_null(C::AnonymizedAt))
@@ -298,7 +307,7 @@ impl MigrationTrait for Migration {
                 "ix_conversations_org_waiting",
                 vec![
                     C::OrgId.into_iden(),
-                    C::WaitingSince.into_iden(),
+                    C::WaitingKey.into_iden(),
                     C::Id.into_iden(),
                 ],
                 false,
@@ -340,6 +349,20 @@ impl MigrationTrait for Migration {
             false,
         )
         .await?;
+
+        manager
+            .create_table(
+                Table::create()
+                    .table(ConversationCounters::Table)
+                    .col(uuid(ConversationCounters::OrgId).primary_key())
+                    .col(big_integer(ConversationCounters::LastNumber))
+                    .foreign_key(&mut cascade(
+                        (ConversationCounters::Table, ConversationCounters::OrgId),
+                        (Organizations::Table, Organizations::Id),
+                    ))
+                    .to_owned(),
+            )
+            .await?;
 
         manager
             .create_table(
@@ -430,6 +453,7 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for table in [
             Messages::Table.into_iden(),
+            ConversationCounters::Table.into_iden(),
             Conversations::Table.into_iden(),
             Channels::Table.into_iden(),
         ] {

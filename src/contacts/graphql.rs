@@ -1,11 +1,7 @@
 //! GraphQL types, queries and mutations of contacts.
 
-use std::collections::HashMap;
-
-use async_graphql::dataloader::Loader;
 use async_graphql::{Context, Enum, ID, InputObject, Json, MaybeUndefined, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use super::service::{self, Address, ContactFields, ContactFilter};
@@ -16,36 +12,11 @@ use crate::contact_groups::graphql::{
 };
 use crate::custom_attributes::graphql::CustomAttributeDefinition;
 use crate::error::{AppError, AppResult, UserErrorCode};
-use crate::graphql::context::{ById, ContextExt, ScopedLoader, page_selects};
+use crate::graphql::context::{ById, ContextExt, batch_loader, page_selects};
 use crate::graphql::payload::{UserError, input_id, split};
 use crate::graphql::relay::{Connection, PageArgs, SortDirection, decode_id, encode_id};
 use crate::organizations::graphql::patch;
 use crate::tags::graphql::Tag;
-
-macro_rules! batch_loader {
-    ($name:ident, $value:ty, $load:path, $doc:literal) => {
-        #[doc = $doc]
-        pub struct $name {
-            db: DatabaseConnection,
-            org_id: Uuid,
-        }
-
-        impl ScopedLoader for $name {
-            fn new(db: DatabaseConnection, org_id: Uuid) -> Self {
-                Self { db, org_id }
-            }
-        }
-
-        impl Loader<Uuid> for $name {
-            type Value = $value;
-            type Error = AppError;
-
-            async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, $value>, AppError> {
-                $load(&self.db, self.org_id, keys).await
-            }
-        }
-    };
-}
 
 batch_loader!(
     ContactTagIds,

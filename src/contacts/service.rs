@@ -596,6 +596,17 @@ pub fn check_attribute_values<'a>(
     values: &[(String, Option<Value>)],
     field: &str,
 ) -> AppResult<Vec<CheckedValue<'a>>> {
+    check_attribute_values_of("contact", definitions, values, field)
+}
+
+/// [`check_attribute_values`] for the attributes of `kind` (`contact`, `conversation`), named in
+/// the not-found message.
+pub fn check_attribute_values_of<'a>(
+    kind: &str,
+    definitions: &'a [entity::custom_attribute_definition::Model],
+    values: &[(String, Option<Value>)],
+    field: &str,
+) -> AppResult<Vec<CheckedValue<'a>>> {
     let mut errors = Vec::new();
     let mut checked = Vec::new();
     for (i, (identifier, value)) in values.iter().enumerate() {
@@ -603,7 +614,7 @@ pub fn check_attribute_values<'a>(
             errors.push(FieldError::new(
                 &format!("{field}.{i}.identifier"),
                 UserErrorCode::NotFound,
-                format!("no contact attribute {identifier:?}"),
+                format!("no {kind} attribute {identifier:?}"),
             ));
             continue;
         };

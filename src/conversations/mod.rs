@@ -70,6 +70,10 @@ pub mod event_types {
 /// The GraphQL type name of conversations, used as the subject kind of their events.
 pub const SUBJECT: &str = "Conversation";
 
+/// `waiting_key` of a conversation nobody waits on: the far future (waiting time zero).
+pub const NOT_WAITING: chrono::DateTime<chrono::Utc> =
+    chrono::DateTime::from_timestamp_nanos(253_402_300_799_000_000);
+
 /// Who wrote a message or reads a conversation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Party {

@@ -158,3 +158,35 @@ where
         Ok(rows.into_iter().map(|m| (E::model_id(&m), m)).collect())
     }
 }
+
+/// Defines a per-request loader `$name` of `$value` per id that calls `$load(db, org_id, keys)`.
+macro_rules! batch_loader {
+    ($name:ident, $value:ty, $load:path, $doc:literal) => {
+        #[doc = $doc]
+        pub struct $name {
+            db: sea_orm::DatabaseConnection,
+            org_id: uuid::Uuid,
+        }
+
+        impl $crate::graphql::context::ScopedLoader for $name {
+            fn new(db: sea_orm::DatabaseConnection, org_id: uuid::Uuid) -> Self {
+                Self { db, org_id }
+            }
+        }
+
+        impl async_graphql::dataloader::Loader<uuid::Uuid> for $name {
+            type Value = $value;
+            type Error = $crate::error::AppError;
+
+            async fn load(
+                &self,
+                keys: &[uuid::Uuid],
+            ) -> Result<std::collections::HashMap<uuid::Uuid, $value>, $crate::error::AppError>
+            {
+                $load(&self.db, self.org_id, keys).await
+            }
+        }
+    };
+}
+
+pub(crate) use batch_loader;

@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::contact_groups::graphql::{ContactGroup, ContactGroupMutation, ContactGroupQuery};
 use crate::contacts::bulk_graphql::ContactBulkMutation;
 use crate::contacts::graphql::{Contact, ContactMutation, ContactQuery};
+use crate::conversations::graphql::{Conversation, ConversationMutation, ConversationQuery};
 use crate::custom_attributes::graphql::{
     CustomAttributeDefinition, CustomAttributeMutation, CustomAttributeQuery,
 };
@@ -58,6 +59,10 @@ pub enum Node {
     AnonymizationRequest(AnonymizationRequest),
     /// A contact group.
     ContactGroup(ContactGroup),
+    /// A conversation.
+    Conversation(Conversation),
+    /// A message.
+    Message(crate::messages::graphql::Message),
 }
 
 /// Largest list `nodes(ids:)` takes.
@@ -114,6 +119,14 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option<N
             .load::<entity::contact_group::Entity>(uuid)
             .await?
             .map(|m| Node::ContactGroup(ContactGroup(m))),
+        "Conversation" if principal.require(Permission::WorkConversations).is_ok() => app
+            .load::<entity::conversation::Entity>(uuid)
+            .await?
+            .map(|m| Node::Conversation(Conversation(m))),
+        "Message" if principal.require(Permission::WorkConversations).is_ok() => app
+            .load::<entity::message::Entity>(uuid)
+            .await?
+            .map(|m| Node::Message(crate::messages::graphql::Message(m))),
         _ => None,
     })
 }
@@ -160,6 +173,7 @@ pub struct Query(
     ContactQuery,
     AnonymizationQuery,
     ContactGroupQuery,
+    ConversationQuery,
     SearchQuery,
 );
 
@@ -177,6 +191,7 @@ pub struct Mutation(
     AnonymizationMutation,
     ContactGroupMutation,
     ContactBulkMutation,
+    ConversationMutation,
 );
 
 /// The schema type.

@@ -56,7 +56,7 @@ pub struct Message(pub entity::message::Model);
 #[Object]
 impl Message {
     /// Globally unique id.
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         encode_id("Message", self.0.id)
     }
 

@@ -155,10 +155,12 @@ pub async fn append<C: ConnectionTrait>(
         (Direction::Inbound, _) => {
             if conversation.waiting_since.is_none() {
                 active.waiting_since = Set(Some(now));
+                active.waiting_key = Set(now);
             }
         }
         (Direction::Outbound, Party::User(_)) => {
             active.waiting_since = Set(None);
+            active.waiting_key = Set(crate::conversations::NOT_WAITING);
             if conversation.first_response_at.is_none()
                 && conversation.direction == Direction::Inbound.as_str()
             {

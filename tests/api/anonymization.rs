@@ -52,6 +52,7 @@ async fn conversation(app: &TestApp, requester: &Value, number: i64, status: &st
         priority: Set("NORMAL".into()),
         priority_rank: Set(1),
         last_message_at: Set(now),
+        waiting_key: Set(switchboard::conversations::NOT_WAITING),
         message_count: Set(0),
         created_at: Set(now),
         updated_at: Set(now),

@@ -456,7 +456,9 @@ impl MigrationTrait for Migration {
             let table = source.table;
             if backend == DbBackend::Postgres {
                 statements.push(format!("DROP TRIGGER IF EXISTS search_{table} ON {table}"));
-                statements.push(format!("DROP FUNCTION IF EXISTS switchboard_search_{table}()"));
+                statements.push(format!(
+                    "DROP FUNCTION IF EXISTS switchboard_search_{table}()"
+                ));
             } else {
                 for suffix in ["ai", "au", "ad"] {
                     statements.push(format!("DROP TRIGGER IF EXISTS search_{table}_{suffix}"));
@@ -488,7 +490,11 @@ mod tests {
         let pairs: Vec<(char, char)> = FOLD_FROM.chars().zip(FOLD_TO.chars()).collect();
         for (from, to) in pairs {
             assert!(to.is_ascii_alphabetic(), "{from} → {to}");
-            assert_eq!(from.is_uppercase(), to.is_ascii_uppercase(), "{from} → {to}");
+            assert_eq!(
+                from.is_uppercase(),
+                to.is_ascii_uppercase(),
+                "{from} → {to}"
+            );
         }
     }
 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::service::{self, Hit, Search, SearchFilter, Source};
 use crate::contacts::graphql::Contact;
-use crate::conversations::graphql::Conversation;
+use crate::conversations::graphql::{Conversation, ConversationStatusGql};
 use crate::graphql::context::{ContextExt, page_selects};
 use crate::graphql::relay::{PageInfo, decode_id, encode_id};
 use crate::messages::graphql::Message;
@@ -154,6 +154,8 @@ impl ConversationSearchResultConnection {
 /// Which conversations to search. All given conditions must hold.
 #[derive(InputObject, Default)]
 pub struct ConversationSearchFilter {
+    /// In one of these statuses.
+    pub status: Option<Vec<ConversationStatusGql>>,
     /// Requested by this contact.
     pub requester_id: Option<ID>,
     /// Assigned to this user.
@@ -168,11 +170,19 @@ pub struct ConversationSearchFilter {
 
 impl ConversationSearchFilter {
     fn into_service(self) -> async_graphql::Result<SearchFilter> {
-        let id = |id: Option<ID>, type_name: &str| {
-            id.map(|id| decode_id(&id, type_name)).transpose()
-        };
+        let id =
+            |id: Option<ID>, type_name: &str| id.map(|id| decode_id(&id, type_name)).transpose();
         Ok(SearchFilter {
-            statuses: None,
+            statuses: self.status.map(|statuses| {
+                statuses
+                    .into_iter()
+                    .map(|s| {
+                        crate::conversations::service::Status::from(s)
+                            .as_str()
+                            .to_string()
+                    })
+                    .collect()
+            }),
             channel_id: id(self.channel_id, "Channel")?,
             requester_id: id(self.requester_id, "Contact")?,
             assignee_id: id(self.assignee_id, "User")?,

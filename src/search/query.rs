@@ -319,7 +319,10 @@ mod tests {
             message("-spam").as_deref(),
             Some("the search query only excludes words: add a word to look for")
         );
-        let many = (0..17).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ");
+        let many = (0..17)
+            .map(|i| format!("w{i}"))
+            .collect::<Vec<_>>()
+            .join(" ");
         assert_eq!(
             message(&many).as_deref(),
             Some("the search query has more than 16 words or phrases")

@@ -153,7 +153,11 @@ fn decode_cursor(cursor: &str, fingerprint: &str) -> AppResult<u64> {
 }
 
 /// Checks `first` and `after` before anything runs: `(size, offset)`.
-pub fn page_window(search: &Search, first: Option<i32>, after: Option<&str>) -> AppResult<(u64, u64)> {
+pub fn page_window(
+    search: &Search,
+    first: Option<i32>,
+    after: Option<&str>,
+) -> AppResult<(u64, u64)> {
     let size = first.unwrap_or(DEFAULT_PAGE_SIZE);
     if !PAGE_SIZE_RANGE.contains(&size) {
         return Err(AppError::BadUserInput(format!(
@@ -231,7 +235,7 @@ fn matching_documents(
         DbBackend::Postgres => {
             sql.push(&format!(
                 "SELECT {k} AS k, d.id AS doc_id, d.conversation_id AS cid, d.contact_id AS kid, \
-                 ts_rank(d.vector, q.query)::float8 AS score FROM search_documents AS d, \
+                 ts_rank(d.vector, q.query, 1)::float8 AS score FROM search_documents AS d, \
                  (SELECT to_tsquery('simple', switchboard_search_fold("
             ));
             sql.bind(query::tsquery_any(phrases));
@@ -295,7 +299,10 @@ fn ranked_ctes(sql: &mut Sql, search: &Search) {
         matching_documents(sql, search, 0, &search.query.excluded, &no_restriction);
     }
     sql.push("), matched AS (");
-    for (i, join) in ["c.id = h.cid", "c.requester_id = h.kid"].iter().enumerate() {
+    for (i, join) in ["c.id = h.cid", "c.requester_id = h.kid"]
+        .iter()
+        .enumerate()
+    {
         if i > 0 {
             sql.push(" UNION ALL ");
         }
@@ -334,7 +341,9 @@ pub async fn page(
          ORDER BY score DESC, lm DESC, id DESC LIMIT ",
         qualifying(search)
     ));
-    sql.bind((size + 1) as i64).push(" OFFSET ").bind(offset as i64);
+    sql.bind((size + 1) as i64)
+        .push(" OFFSET ")
+        .bind(offset as i64);
     let rows = db.query_all_raw(sql.statement()).await?;
     let mut ranked = Vec::with_capacity(rows.len());
     for row in rows {
@@ -370,7 +379,12 @@ pub async fn page(
     let items = hits
         .into_iter()
         .enumerate()
-        .map(|(i, hit)| (encode_cursor(&search.fingerprint, offset + i as u64 + 1), hit))
+        .map(|(i, hit)| {
+            (
+                encode_cursor(&search.fingerprint, offset + i as u64 + 1),
+                hit,
+            )
+        })
         .collect();
     Ok(SearchPage {
         items,
@@ -406,7 +420,11 @@ struct Document {
 }
 
 /// Adds the best [`MAX_HIGHLIGHTS`] matching texts to each hit: one statement for the page.
-async fn highlight(db: &DatabaseConnection, search: &Search, mut hits: Vec<Hit>) -> AppResult<Vec<Hit>> {
+async fn highlight(
+    db: &DatabaseConnection,
+    search: &Search,
+    mut hits: Vec<Hit>,
+) -> AppResult<Vec<Hit>> {
     let conversation_ids: Vec<Value> = hits.iter().map(|h| h.conversation.id.into()).collect();
     let requester_ids: Vec<Value> = tenancy::distinct(
         &hits

@@ -16,6 +16,7 @@ mod limits;
 mod ops;
 mod queues;
 mod schema;
+mod search;
 mod tags;
 mod teams;
 mod tenancy;

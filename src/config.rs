@@ -51,6 +51,11 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_SQLITE_ANALYZE_MINUTES", default_value_t = 10)]
     pub sqlite_analyze_minutes: u64,
 
+    /// Seconds between sweeps that reopen pending conversations whose `pendingUntil` has passed;
+    /// 0 turns the sweep off.
+    #[arg(long, env = "SWITCHBOARD_PENDING_SWEEP_SECONDS", default_value_t = 30)]
+    pub pending_sweep_seconds: u64,
+
     /// Serve GraphiQL at `/graphiql`.
     #[arg(long, env = "SWITCHBOARD_GRAPHIQL", action = ArgAction::Set, default_value_t = true)]
     pub graphiql: bool,

@@ -106,6 +106,7 @@ impl App {
     ) -> anyhow::Result<()> {
         let grace = Duration::from_secs(self.state.config.shutdown_grace_seconds);
         let statistics = self.refresh_statistics_periodically();
+        let pending = self.expire_pending_periodically();
         let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
         let server = axum::serve(
             listener,
@@ -124,11 +125,31 @@ impl App {
             result = server => result?,
             () = drain => tracing::warn!("shutdown grace period over; dropping open connections"),
         }
-        if let Some(task) = statistics {
+        for task in [statistics, pending].into_iter().flatten() {
             task.abort();
         }
         self.state.db.clone().close().await?;
         Ok(())
+    }
+
+    /// Every `pending_sweep_seconds`, reopens pending conversations whose time has come.
+    fn expire_pending_periodically(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let seconds = self.state.config.pending_sweep_seconds;
+        if seconds == 0 {
+            return None;
+        }
+        let db = self.state.db.clone();
+        Some(tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(Duration::from_secs(seconds));
+            loop {
+                ticks.tick().await;
+                match conversations::service::expire_pending(&db, chrono::Utc::now()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(reopened = n, "pending conversations expired"),
+                    Err(error) => tracing::warn!(?error, "cannot expire pending conversations"),
+                }
+            }
+        }))
     }
 
     /// On SQLite, refreshes the planner statistics every `sqlite_analyze_minutes` while serving.

@@ -192,4 +192,54 @@ impl AnonymizationMutation {
             user_errors,
         })
     }
+
+    /// Erases one conversation's personal data: subject, rating comment, attribute values,
+    /// message bodies, email subjects and addresses, note bodies (ADMIN). A conversation not
+    /// closed blocks it with `CONFLICT` unless `force` closes it.
+    async fn anonymize_conversation(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The mutation's input.")] input: AnonymizeConversationInput,
+    ) -> async_graphql::Result<AnonymizeConversationPayload> {
+        let app = ctx.app();
+        let principal = app.principal()?;
+        let result = match input_id("conversationId", &input.conversation_id, "Conversation") {
+            Ok(id) => service::anonymize_conversation(app.db(), principal, id, input.force).await,
+            Err(e) => Err(e),
+        };
+        let (done, user_errors) = split(result)?;
+        let (request, conversation) = match done {
+            Some((request, conversation)) => (
+                Some(AnonymizationRequest(request)),
+                Some(crate::conversations::graphql::Conversation(conversation)),
+            ),
+            None => (None, None),
+        };
+        Ok(AnonymizeConversationPayload {
+            request,
+            conversation,
+            user_errors,
+        })
+    }
+}
+
+/// Anonymize one conversation.
+#[derive(InputObject)]
+pub struct AnonymizeConversationInput {
+    /// The conversation.
+    pub conversation_id: ID,
+    /// Close it first when it is not closed (otherwise that is a `CONFLICT`).
+    #[graphql(default)]
+    pub force: bool,
+}
+
+/// Result of `anonymizeConversation`.
+#[derive(SimpleObject)]
+pub struct AnonymizeConversationPayload {
+    /// The completed request; null when refused.
+    pub request: Option<AnonymizationRequest>,
+    /// The conversation after erasure.
+    pub conversation: Option<crate::conversations::graphql::Conversation>,
+    /// Why the input was refused; empty on success.
+    pub user_errors: Vec<UserError>,
 }

@@ -154,40 +154,14 @@ pub async fn anonymize_contact(
         .and_where(conversation::Column::OrgId.eq(org_id))
         .and_where(conversation::Column::RequesterId.eq(contact_id))
         .to_owned();
-    let erased_messages = message::Entity::update_many()
-        .col_expr(
-            message::Column::TextBody,
-            Expr::value(Option::<String>::None),
-        )
-        .col_expr(
-            message::Column::HtmlBody,
-            Expr::value(Option::<String>::None),
-        )
-        .col_expr(message::Column::AnonymizedAt, Expr::value(now))
-        .col_expr(message::Column::UpdatedAt, Expr::value(now))
-        .filter(message::Column::OrgId.eq(org_id))
-        .filter(message::Column::AnonymizedAt.is_null())
-        .filter(
-            Condition::any()
-                .add(message::Column::ConversationId.in_subquery(requested))
-                .add(message::Column::AuthorContactId.eq(contact_id)),
-        )
-        .exec(&txn)
-        .await?
-        .rows_affected;
-    let anonymized_conversations = conversation::Entity::update_many()
-        .col_expr(
-            conversation::Column::Subject,
-            Expr::value(Option::<String>::None),
-        )
-        .col_expr(conversation::Column::AnonymizedAt, Expr::value(now))
-        .col_expr(conversation::Column::UpdatedAt, Expr::value(now))
-        .filter(conversation::Column::OrgId.eq(org_id))
-        .filter(conversation::Column::RequesterId.eq(contact_id))
-        .filter(conversation::Column::AnonymizedAt.is_null())
-        .exec(&txn)
-        .await?
-        .rows_affected;
+    let (anonymized_conversations, erased_messages) = erase_conversations(
+        &txn,
+        org_id,
+        conversation::Column::Id.in_subquery(requested),
+        Some(contact_id),
+        now,
+    )
+    .await?;
 
     contact_attribute_value::Entity::delete_many()
         .filter(contact_attribute_value::Column::OrgId.eq(org_id))
@@ -257,6 +231,176 @@ pub async fn anonymize_contact(
     .await?;
     txn.commit().await?;
     Ok((request, contact))
+}
+
+/// Erases the personal data of the organization's conversations matching `which` (and of the
+/// messages `author` wrote elsewhere): subjects, rating comments and attribute values of the
+/// conversations; bodies, email subjects and addresses of their messages; note bodies. Returns
+/// (conversations anonymized, messages erased).
+async fn erase_conversations<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    org_id: Uuid,
+    which: sea_orm::sea_query::SimpleExpr,
+    author: Option<Uuid>,
+    now: chrono::DateTime<Utc>,
+) -> AppResult<(u64, u64)> {
+    use entity::{conversation_attribute_value, note};
+    let ids: Vec<Uuid> = conversation::Entity::find()
+        .filter(conversation::Column::OrgId.eq(org_id))
+        .filter(which)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    let none = || Expr::value(Option::<String>::None);
+    let mut messages = Condition::any().add(message::Column::ConversationId.is_in(ids.clone()));
+    if let Some(author) = author {
+        messages = messages.add(message::Column::AuthorContactId.eq(author));
+    }
+    let erased_messages = message::Entity::update_many()
+        .col_expr(message::Column::TextBody, none())
+        .col_expr(message::Column::HtmlBody, none())
+        .col_expr(message::Column::EmailSubject, none())
+        .col_expr(message::Column::FromAddress, none())
+        .col_expr(
+            message::Column::ToAddresses,
+            Expr::value(Option::<serde_json::Value>::None),
+        )
+        .col_expr(
+            message::Column::CcAddresses,
+            Expr::value(Option::<serde_json::Value>::None),
+        )
+        .col_expr(
+            message::Column::BccAddresses,
+            Expr::value(Option::<serde_json::Value>::None),
+        )
+        .col_expr(message::Column::AnonymizedAt, Expr::value(now))
+        .col_expr(message::Column::UpdatedAt, Expr::value(now))
+        .filter(message::Column::OrgId.eq(org_id))
+        .filter(message::Column::AnonymizedAt.is_null())
+        .filter(messages)
+        .exec(conn)
+        .await?
+        .rows_affected;
+    note::Entity::update_many()
+        .col_expr(note::Column::Body, Expr::value(String::new()))
+        .col_expr(note::Column::UpdatedAt, Expr::value(now))
+        .filter(note::Column::OrgId.eq(org_id))
+        .filter(note::Column::ConversationId.is_in(ids.clone()))
+        .exec(conn)
+        .await?;
+    conversation_attribute_value::Entity::delete_many()
+        .filter(conversation_attribute_value::Column::OrgId.eq(org_id))
+        .filter(conversation_attribute_value::Column::ConversationId.is_in(ids.clone()))
+        .exec(conn)
+        .await?;
+    let anonymized_conversations = conversation::Entity::update_many()
+        .col_expr(conversation::Column::Subject, none())
+        .col_expr(conversation::Column::RatingComment, none())
+        .col_expr(conversation::Column::AnonymizedAt, Expr::value(now))
+        .col_expr(conversation::Column::UpdatedAt, Expr::value(now))
+        .filter(conversation::Column::OrgId.eq(org_id))
+        .filter(conversation::Column::Id.is_in(ids))
+        .filter(conversation::Column::AnonymizedAt.is_null())
+        .exec(conn)
+        .await?
+        .rows_affected;
+    Ok((anonymized_conversations, erased_messages))
+}
+
+/// Anonymizes one conversation (ADMIN): its subject, rating comment, attribute values, message
+/// bodies, email subjects and addresses, and note bodies. Not closed: `CONFLICT` unless `force`,
+/// which closes it first. A second request is `INVALID_STATE`.
+pub async fn anonymize_conversation(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    conversation_id: Uuid,
+    force: bool,
+) -> AppResult<(request::Model, conversation::Model)> {
+    use crate::conversations::{SUBJECT, event_types};
+    principal.require(Permission::Anonymize)?;
+    let org_id = principal.org_id;
+    let actor = Some(principal.user_id());
+    let txn = db::begin_write(db).await?;
+    let current =
+        crate::conversations::service::find(&txn, org_id, conversation_id, "conversationId")
+            .await?;
+    if current.anonymized_at.is_some() {
+        return Err(AppError::invalid(
+            "conversationId",
+            UserErrorCode::InvalidState,
+            "the conversation is already anonymized",
+        ));
+    }
+    let closing = current.status != "CLOSED";
+    if closing && !force {
+        return Err(AppError::invalid(
+            "force",
+            UserErrorCode::Conflict,
+            format!(
+                "conversation {} is not closed; close it or pass force",
+                current.number
+            ),
+        ));
+    }
+    let now = Utc::now();
+    if closing {
+        let mut model = current.clone().into_active_model();
+        model.status = Set("CLOSED".to_string());
+        model.pending_until = Set(None);
+        model.close_reason = Set(Some(FORCED_CLOSE_REASON.to_string()));
+        model.closed_at = Set(Some(now));
+        model.updated_at = Set(now);
+        model.update(&txn).await?;
+        events::record(
+            &txn,
+            org_id,
+            actor,
+            event_types::CLOSED,
+            Subject::new(SUBJECT, current.id),
+            json!({ "reason": FORCED_CLOSE_REASON, "from": current.status }),
+        )
+        .await?;
+    }
+    let (_, erased_messages) = erase_conversations(
+        &txn,
+        org_id,
+        conversation::Column::Id.eq(current.id),
+        None,
+        now,
+    )
+    .await?;
+    let request = request::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        org_id: Set(org_id),
+        target_type: Set(TargetType::Conversation.as_str().to_string()),
+        target_id: Set(current.id),
+        status: Set(RequestStatus::Completed.as_str().to_string()),
+        force: Set(force),
+        requested_by: Set(actor),
+        requested_at: Set(now),
+        processed_at: Set(Some(now)),
+        closed_conversations: Set(i32::from(closing)),
+        anonymized_conversations: Set(1),
+        erased_messages: Set(count(erased_messages)),
+    }
+    .insert(&txn)
+    .await?;
+    events::record(
+        &txn,
+        org_id,
+        actor,
+        event_types::ANONYMIZED,
+        Subject::new(SUBJECT, current.id),
+        json!({ "requestId": request.id, "force": force, "erasedMessages": request.erased_messages }),
+    )
+    .await?;
+    let conversation =
+        crate::conversations::service::find(&txn, org_id, conversation_id, "conversationId")
+            .await?;
+    txn.commit().await?;
+    Ok((request, conversation))
 }
 
 fn count(n: u64) -> i32 {

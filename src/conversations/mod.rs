@@ -23,8 +23,13 @@ pub mod event_types {
     pub const REACTION_ADDED: &str = "REACTION_ADDED";
     /// A reaction was removed from a message. Payload: `messageId`, `reaction`.
     pub const REACTION_REMOVED: &str = "REACTION_REMOVED";
-    /// A note was added. Payload: `noteId`.
+    /// A note was added. Payload: `noteId`, `backdated` (true when imported with an earlier
+    /// `createdAt`; the event itself is dated when the note was added).
     pub const NOTE_ADDED: &str = "NOTE_ADDED";
+    /// A note's body was changed. Payload: `noteId`.
+    pub const NOTE_UPDATED: &str = "NOTE_UPDATED";
+    /// A note was removed. Payload: `noteId`.
+    pub const NOTE_REMOVED: &str = "NOTE_REMOVED";
     /// Put into a queue. Payload: `queueId`.
     pub const ENQUEUED: &str = "CONVERSATION_ENQUEUED";
     /// Claimed by the acting user. Payload: `userId`, `previousAssigneeId`, `force`.

@@ -16,6 +16,7 @@ use crate::anonymization::graphql::{
     AnonymizationMutation, AnonymizationQuery, AnonymizationRequest,
 };
 use crate::auth::Permission;
+use crate::channels::graphql::{Channel, ChannelMutation, ChannelQuery};
 use crate::config::Config;
 use crate::contact_groups::graphql::{ContactGroup, ContactGroupMutation, ContactGroupQuery};
 use crate::contacts::bulk_graphql::ContactBulkMutation;
@@ -59,6 +60,8 @@ pub enum Node {
     AnonymizationRequest(AnonymizationRequest),
     /// A contact group.
     ContactGroup(ContactGroup),
+    /// A channel.
+    Channel(Channel),
     /// A conversation.
     Conversation(Conversation),
     /// A message.
@@ -119,6 +122,10 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option<N
             .load::<entity::contact_group::Entity>(uuid)
             .await?
             .map(|m| Node::ContactGroup(ContactGroup(m))),
+        "Channel" if principal.require(Permission::WorkConversations).is_ok() => app
+            .load::<entity::channel::Entity>(uuid)
+            .await?
+            .map(|m| Node::Channel(Channel(m))),
         "Conversation" if principal.require(Permission::WorkConversations).is_ok() => app
             .load::<entity::conversation::Entity>(uuid)
             .await?
@@ -173,6 +180,7 @@ pub struct Query(
     ContactQuery,
     AnonymizationQuery,
     ContactGroupQuery,
+    ChannelQuery,
     ConversationQuery,
     SearchQuery,
 );
@@ -191,6 +199,7 @@ pub struct Mutation(
     AnonymizationMutation,
     ContactGroupMutation,
     ContactBulkMutation,
+    ChannelMutation,
     ConversationMutation,
 );
 

@@ -244,7 +244,7 @@ fn matching_documents(
         _ => {
             sql.push(&format!(
                 "SELECT {k} AS k, d.id AS doc_id, d.conversation_id AS cid, d.contact_id AS kid, \
-                 -bm25(search_fts) AS score FROM search_fts JOIN search_documents AS d \
+                 -bm25(search_fts) AS score FROM search_fts CROSS JOIN search_documents AS d \
                  ON d.id = search_fts.rowid WHERE search_fts MATCH "
             ));
             sql.bind(query::fts5_any(phrases));
@@ -298,8 +298,16 @@ fn ranked_ctes(sql: &mut Sql, search: &Search) {
         sql.push(" UNION ALL ");
         matching_documents(sql, search, 0, &search.query.excluded, &no_restriction);
     }
+    // On SQLite, `CROSS JOIN` keeps the hits as the outer loop and `+c.org_id` keeps the
+    // organization's indexes out of the join: conversations are looked up by id and by
+    // requester, never scanned per organization (SQLite picks join order and indexes from
+    // statistics that may be missing; PostgreSQL plans from its own).
+    let (join, org) = match sql.backend {
+        DbBackend::Postgres => ("JOIN", "c.org_id"),
+        _ => ("CROSS JOIN", "+c.org_id"),
+    };
     sql.push("), matched AS (");
-    for (i, join) in ["c.id = h.cid", "c.requester_id = h.kid"]
+    for (i, on) in ["c.id = h.cid", "c.requester_id = h.kid"]
         .iter()
         .enumerate()
     {
@@ -308,7 +316,7 @@ fn ranked_ctes(sql: &mut Sql, search: &Search) {
         }
         sql.push(&format!(
             "SELECT c.id AS id, c.last_message_at AS lm, h.k AS k, h.score AS score \
-             FROM hits AS h JOIN conversations AS c ON {join} WHERE c.org_id = "
+             FROM hits AS h {join} conversations AS c ON {on} WHERE {org} = "
         ));
         sql.bind(search.org_id);
         filter_conditions(sql, &search.filter);
@@ -325,15 +333,7 @@ fn qualifying(search: &Search) -> String {
     )
 }
 
-/// Runs one page of the search.
-pub async fn page(
-    db: &DatabaseConnection,
-    search: &Search,
-    size: u64,
-    offset: u64,
-    with_highlights: bool,
-) -> AppResult<SearchPage> {
-    let backend = db.get_database_backend();
+fn page_sql(backend: DbBackend, search: &Search, size: u64, offset: u64) -> Sql {
     let mut sql = Sql::new(backend);
     ranked_ctes(&mut sql, search);
     sql.push(&format!(
@@ -344,6 +344,65 @@ pub async fn page(
     sql.bind((size + 1) as i64)
         .push(" OFFSET ")
         .bind(offset as i64);
+    sql
+}
+
+fn count_sql(backend: DbBackend, search: &Search) -> Sql {
+    let mut sql = Sql::new(backend);
+    ranked_ctes(&mut sql, search);
+    sql.push(&format!(
+        "SELECT COUNT(*) AS n FROM (SELECT id FROM per_clause {}) AS t",
+        qualifying(search)
+    ));
+    sql
+}
+
+/// The best [`MAX_HIGHLIGHTS`] documents matching any clause per conversation (by id) and per
+/// contact (by id); the caller merges a conversation's own with its requester's.
+fn highlight_sql(
+    backend: DbBackend,
+    search: &Search,
+    conversation_ids: &[Uuid],
+    requester_ids: &[Uuid],
+) -> Sql {
+    let mut sql = Sql::new(backend);
+    sql.push("WITH hits AS MATERIALIZED (");
+    let restrict = |sql: &mut Sql| {
+        sql.push(" AND (d.conversation_id IN ");
+        sql.bind_list(conversation_ids.iter().map(|id| Value::from(*id)));
+        sql.push(" OR d.contact_id IN ");
+        sql.bind_list(requester_ids.iter().map(|id| Value::from(*id)));
+        sql.push(")");
+    };
+    for (i, clause) in search.query.clauses.iter().enumerate() {
+        if i > 0 {
+            sql.push(" UNION ALL ");
+        }
+        matching_documents(&mut sql, search, i + 1, &clause.alternatives, &restrict);
+    }
+    sql.push(
+        "), docs AS (SELECT doc_id, SUM(score) AS score FROM hits GROUP BY doc_id), \
+         ranked AS (SELECT d.id AS id, docs.score AS score, ROW_NUMBER() OVER (PARTITION BY \
+         COALESCE(d.conversation_id, d.contact_id) ORDER BY docs.score DESC, d.id DESC) AS n \
+         FROM docs JOIN search_documents AS d ON d.id = docs.doc_id) \
+         SELECT d.id AS id, d.source AS source, d.source_id AS source_id, \
+         d.conversation_id AS conversation_id, d.contact_id AS contact_id, r.score AS score, \
+         d.body AS body FROM ranked AS r JOIN search_documents AS d ON d.id = r.id \
+         WHERE r.n <= ",
+    );
+    sql.bind(MAX_HIGHLIGHTS as i64);
+    sql
+}
+
+/// Runs one page of the search.
+pub async fn page(
+    db: &DatabaseConnection,
+    search: &Search,
+    size: u64,
+    offset: u64,
+    with_highlights: bool,
+) -> AppResult<SearchPage> {
+    let sql = page_sql(db.get_database_backend(), search, size, offset);
     let rows = db.query_all_raw(sql.statement()).await?;
     let mut ranked = Vec::with_capacity(rows.len());
     for row in rows {
@@ -395,12 +454,7 @@ pub async fn page(
 
 /// Number of matching conversations.
 pub async fn count(db: &DatabaseConnection, search: &Search) -> AppResult<u64> {
-    let mut sql = Sql::new(db.get_database_backend());
-    ranked_ctes(&mut sql, search);
-    sql.push(&format!(
-        "SELECT COUNT(*) AS n FROM (SELECT id FROM per_clause {}) AS t",
-        qualifying(search)
-    ));
+    let sql = count_sql(db.get_database_backend(), search);
     let row = db.query_one_raw(sql.statement()).await?;
     let n: i64 = match row {
         Some(row) => row.try_get("", "n")?,
@@ -425,42 +479,19 @@ async fn highlight(
     search: &Search,
     mut hits: Vec<Hit>,
 ) -> AppResult<Vec<Hit>> {
-    let conversation_ids: Vec<Value> = hits.iter().map(|h| h.conversation.id.into()).collect();
-    let requester_ids: Vec<Value> = tenancy::distinct(
+    let conversation_ids: Vec<Uuid> = hits.iter().map(|h| h.conversation.id).collect();
+    let requester_ids = tenancy::distinct(
         &hits
             .iter()
             .map(|h| h.conversation.requester_id)
             .collect::<Vec<_>>(),
-    )
-    .into_iter()
-    .map(Value::from)
-    .collect();
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push("WITH hits AS MATERIALIZED (");
-    let restrict = |sql: &mut Sql| {
-        sql.push(" AND (d.conversation_id IN ");
-        sql.bind_list(conversation_ids.iter().cloned());
-        sql.push(" OR d.contact_id IN ");
-        sql.bind_list(requester_ids.iter().cloned());
-        sql.push(")");
-    };
-    for (i, clause) in search.query.clauses.iter().enumerate() {
-        if i > 0 {
-            sql.push(" UNION ALL ");
-        }
-        matching_documents(&mut sql, search, i + 1, &clause.alternatives, &restrict);
-    }
-    sql.push(
-        "), docs AS (SELECT doc_id, SUM(score) AS score FROM hits GROUP BY doc_id), \
-         ranked AS (SELECT d.id AS id, docs.score AS score, ROW_NUMBER() OVER (PARTITION BY \
-         COALESCE(d.conversation_id, d.contact_id) ORDER BY docs.score DESC, d.id DESC) AS n \
-         FROM docs JOIN search_documents AS d ON d.id = docs.doc_id) \
-         SELECT d.id AS id, d.source AS source, d.source_id AS source_id, \
-         d.conversation_id AS conversation_id, d.contact_id AS contact_id, r.score AS score, \
-         d.body AS body FROM ranked AS r JOIN search_documents AS d ON d.id = r.id \
-         WHERE r.n <= ",
     );
-    sql.bind(MAX_HIGHLIGHTS as i64);
+    let sql = highlight_sql(
+        db.get_database_backend(),
+        search,
+        &conversation_ids,
+        &requester_ids,
+    );
     let rows = db.query_all_raw(sql.statement()).await?;
     let mut documents = Vec::with_capacity(rows.len());
     for row in rows {
@@ -504,4 +535,66 @@ async fn highlight(
         }
     }
     Ok(hits)
+}
+
+#[cfg(test)]
+mod tests {
+    use migration::{Migrator, MigratorTrait};
+    use sea_orm::Database;
+
+    use super::*;
+
+    /// SQLite plans each statement from statistics that may be missing (a new database, before
+    /// the periodic `ANALYZE`): whatever they are, a search must start from the full-text matches
+    /// and look conversations up by id or requester, never walk an organization's documents or
+    /// conversations.
+    #[tokio::test]
+    async fn sqlite_plans_start_from_the_matches() -> Result<(), Box<dyn std::error::Error>> {
+        let db = Database::connect("sqlite::memory:").await?;
+        Migrator::up(&db, None).await?;
+        let search = Search {
+            org_id: Uuid::now_v7(),
+            query: query::parse("refund* \"late delivery\" OR invoice -spam")
+                .map_err(|e| e.public_message())?,
+            fingerprint: String::new(),
+            filter: SearchFilter {
+                statuses: Some(vec!["OPEN".into()]),
+                channel_id: Some(Uuid::now_v7()),
+                requester_id: None,
+                assignee_id: Some(Uuid::now_v7()),
+                created_after: Some(Utc::now()),
+                created_before: None,
+            },
+        };
+        let ids = [Uuid::now_v7(), Uuid::now_v7()];
+        for sql in [
+            page_sql(DbBackend::Sqlite, &search, 20, 40),
+            count_sql(DbBackend::Sqlite, &search),
+            highlight_sql(DbBackend::Sqlite, &search, &ids, &ids),
+        ] {
+            let explain = Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                format!("EXPLAIN QUERY PLAN {}", sql.text),
+                sql.values,
+            );
+            let plan: Vec<String> = db
+                .query_all_raw(explain)
+                .await?
+                .iter()
+                .map(|row| row.try_get::<String>("", "detail"))
+                .collect::<Result<_, _>>()?;
+            let text = plan.join("\n");
+            assert!(text.contains("SCAN search_fts VIRTUAL TABLE"), "{text}");
+            for line in &plan {
+                assert!(
+                    !line.contains("ix_search_documents_org")
+                        && !line.contains("ix_conversations_org")
+                        && line.split(' ').take(2).collect::<Vec<_>>() != ["SCAN", "c"]
+                        && line.split(' ').take(2).collect::<Vec<_>>() != ["SCAN", "d"],
+                    "{line} in\n{text}"
+                );
+            }
+        }
+        Ok(())
+    }
 }

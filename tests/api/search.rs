@@ -33,8 +33,8 @@ fn gid(type_name: &str, id: Uuid) -> String {
 }
 
 /// An organization's inbox: a channel, and helpers that write through the API where it exists
-/// (contacts, conversations, anonymization) and through the core service or the entities where
-/// it does not yet (messages, notes, channels).
+/// (channels, contacts, conversations, anonymization) and through the core service or the
+/// entities where it does not yet (messages, notes).
 struct Inbox<'a> {
     app: &'a TestApp,
     org: TestOrg,
@@ -52,27 +52,7 @@ impl<'a> Inbox<'a> {
     }
 
     async fn add_channel(app: &TestApp, org: &TestOrg, address: &str) -> String {
-        let now = Utc::now();
-        let id = Uuid::now_v7();
-        entity::channel::ActiveModel {
-            id: Set(id),
-            org_id: Set(uuid_of(&org.org_id)),
-            channel_type: Set("EMAIL".into()),
-            name: Set(address.into()),
-            address: Set(address.into()),
-            capabilities: Set(json!([])),
-            provider: Set("simulator".into()),
-            provider_settings: Set(json!({})),
-            send_rate_per_second: Set(10.0),
-            status: Set("ACTIVE".into()),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        }
-        .insert(&app.state.db)
-        .await
-        .expect("insert channel");
-        gid("Channel", id)
+        crate::fixtures::channel(app, &org.token, "EMAIL", address, address).await
     }
 
     async fn contact(&self, input: Value) -> String {
@@ -649,7 +629,8 @@ async fn removed_redacted_anonymized_and_deleted_content_leaves_the_index() {
         .expect("delete message");
     assert!(inbox.ids("sentence").await.is_empty());
 
-    // Anonymizing the contact erases its names and phones, the subject and message bodies.
+    // Anonymizing the contact erases its names and phones, the subject, message bodies and the
+    // notes of its conversations.
     let data = app
         .data(
             &app.org.token,
@@ -658,23 +639,70 @@ async fn removed_redacted_anonymized_and_deleted_content_leaves_the_index() {
         )
         .await;
     assert_eq!(data["anonymizeContact"]["userErrors"], json!([]));
-    for query in ["rita", "private", "4511223344", "secret", "confidential"] {
+    for query in [
+        "rita",
+        "private",
+        "4511223344",
+        "secret",
+        "confidential",
+        "remark",
+    ] {
         assert!(inbox.ids(query).await.is_empty(), "{query}");
     }
-    // Internal notes are not personal data of the contact: still found.
-    assert_eq!(inbox.ids("remark").await, found);
-    assert_eq!(
-        app.count("search_documents").await,
-        1,
-        "only the note is left"
-    );
+    assert_eq!(app.count("search_documents").await, 0);
 
-    // Deleting the conversation removes the rest.
-    entity::conversation::Entity::delete_by_id(uuid_of(&conversation))
+    // Deleting a conversation takes all its documents; its requester's stay.
+    let other = inbox.contact(json!({ "displayName": "Otto" })).await;
+    let deleted = inbox
+        .conversation(&other, Some("Doomed subject"), "Doomed message")
+        .await;
+    inbox.note(&deleted, "Doomed note").await;
+    assert_eq!(app.count("search_documents").await, 4);
+    entity::conversation::Entity::delete_by_id(uuid_of(&deleted))
         .exec(db)
         .await
         .expect("delete conversation");
-    assert_eq!(app.count("search_documents").await, 0);
+    assert_eq!(
+        app.count("search_documents WHERE source = 'CONTACT'").await,
+        1
+    );
+    assert_eq!(app.count("search_documents").await, 1);
+    assert!(inbox.ids("doomed").await.is_empty());
+    integrity_check(&app).await;
+}
+
+#[tokio::test]
+async fn an_anonymized_conversation_keeps_only_its_requester_findable() {
+    let app = TestApp::spawn().await;
+    let inbox = Inbox::new(&app, &app.org).await;
+    let contact = inbox
+        .contact(json!({ "displayName": "Vera Visible" }))
+        .await;
+    let conversation = inbox
+        .conversation(&contact, Some("Hidden subject"), "Hidden message")
+        .await;
+    inbox
+        .message(&conversation, Some("Hidden mail"), "More")
+        .await;
+    inbox.note(&conversation, "Hidden note").await;
+    assert_eq!(app.count("search_documents").await, 5);
+    let data = app
+        .data(
+            &app.org.token,
+            "mutation($input: AnonymizeConversationInput!) { anonymizeConversation(input: $input) { userErrors { message } } }",
+            json!({ "input": { "conversationId": conversation, "force": true } }),
+        )
+        .await;
+    assert_eq!(data["anonymizeConversation"]["userErrors"], json!([]));
+    assert!(inbox.ids("hidden").await.is_empty());
+    assert!(inbox.ids("more").await.is_empty());
+    assert_eq!(
+        app.count("search_documents WHERE source <> 'CONTACT'")
+            .await,
+        0
+    );
+    // The contact is not anonymized: their name still leads to their conversations.
+    assert_eq!(inbox.ids("vera").await, [conversation.as_str()]);
     integrity_check(&app).await;
 }
 

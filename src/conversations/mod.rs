@@ -75,9 +75,12 @@ pub mod event_types {
 /// The GraphQL type name of conversations, used as the subject kind of their events.
 pub const SUBJECT: &str = "Conversation";
 
-/// `waiting_key` of a conversation nobody waits on: the far future (waiting time zero).
+/// `waiting_key` of a conversation nobody waits on: 9999-12-31T23:59:59Z (waiting time zero).
 pub const NOT_WAITING: chrono::DateTime<chrono::Utc> =
-    chrono::DateTime::from_timestamp_nanos(253_402_300_799_000_000);
+    match chrono::DateTime::from_timestamp(253_402_300_799, 0) {
+        Some(t) => t,
+        None => chrono::DateTime::<chrono::Utc>::MAX_UTC,
+    };
 
 /// Who wrote a message or reads a conversation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

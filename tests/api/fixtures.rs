@@ -84,7 +84,13 @@ pub async fn create_conversation(app: &TestApp, token: &str, input: Value) -> Va
 
 /// An inbound conversation from `requester` on `channel` with first message `text`; returns its
 /// id.
-pub async fn inbound(app: &TestApp, token: &str, channel: &str, requester: &str, text: &str) -> String {
+pub async fn inbound(
+    app: &TestApp,
+    token: &str,
+    channel: &str,
+    requester: &str,
+    text: &str,
+) -> String {
     let payload = create_conversation(
         app,
         token,

@@ -384,6 +384,15 @@ async fn words_are_exact_and_case_and_diacritics_do_not_matter() {
     );
     assert_eq!(inbox.ids("crème").await, found);
     assert!(inbox.ids("brule").await.is_empty());
+    // Symbols, emoji, other scripts and quotes in words are searched safely.
+    for query in ["² ½ 日本語 🙂", "o'brien", "a\\b", "x:* & y", "'refunds'"] {
+        let expected: &[&str] = if query == "'refunds'" {
+            &[conversation.as_str()]
+        } else {
+            &[]
+        };
+        assert_eq!(inbox.ids(query).await, expected, "{query}");
+    }
 }
 
 #[tokio::test]

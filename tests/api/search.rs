@@ -872,6 +872,16 @@ async fn filters_narrow_the_conversations_searched() {
     );
 }
 
+/// An app whose background work (pending sweep, SQLite statistics) is off, so that the statements
+/// a request runs can be counted.
+async fn quiet_app() -> TestApp {
+    TestApp::spawn_with(|config| {
+        config.pending_sweep_seconds = 0;
+        config.sqlite_analyze_minutes = 0;
+    })
+    .await
+}
+
 /// Statements a request runs (after a warm-up that records the token's use).
 async fn statements_of_request(app: &TestApp, query: &str, variables: Value) -> (u64, Value) {
     app.statements_of(&app.org.token, "{ __typename }").await;
@@ -882,7 +892,7 @@ async fn statements_of_request(app: &TestApp, query: &str, variables: Value) -> 
 
 #[tokio::test]
 async fn overlong_and_wordless_queries_get_a_clear_error_and_run_nothing() {
-    let app = TestApp::spawn().await;
+    let app = quiet_app().await;
     let inbox = Inbox::new(&app, &app.org).await;
     let contact = inbox.contact(json!({ "displayName": "Ann" })).await;
     inbox.conversation(&contact, Some("Anything"), "and").await;
@@ -924,7 +934,7 @@ async fn overlong_and_wordless_queries_get_a_clear_error_and_run_nothing() {
 
 #[tokio::test]
 async fn a_page_of_results_costs_the_same_statements_whatever_its_size() {
-    let app = TestApp::spawn().await;
+    let app = quiet_app().await;
     let inbox = Inbox::new(&app, &app.org).await;
     for i in 0..6 {
         let contact = inbox

@@ -3,6 +3,7 @@
 //! [`build_app`] is the one way to assemble the server; `main` and the tests both use it.
 
 pub mod anonymization;
+pub mod attachments;
 pub mod auth;
 pub mod channels;
 pub mod cli;

@@ -555,6 +555,28 @@ impl Conversation {
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
+
+    /// The conversation's messages, oldest first unless `order` says otherwise.
+    #[graphql(
+        complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn messages(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Order of the list; oldest first by default.")] order: Option<
+            crate::messages::graphql::MessageOrderGql,
+        >,
+        #[graphql(desc = "Items after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Items before this cursor.")] before: Option<String>,
+        #[graphql(desc = "The first N items (1-100).")] first: Option<i32>,
+        #[graphql(desc = "The last N items (1-100).")] last: Option<i32>,
+    ) -> async_graphql::Result<crate::graphql::relay::Connection<Message>> {
+        crate::messages::graphql::messages_connection(
+            ctx, self.0.id, first, after, last, before, order,
+        )
+        .await
+    }
 }
 
 /// Loads what a page of conversations selects with one statement per kind of data (last

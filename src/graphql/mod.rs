@@ -15,6 +15,7 @@ use async_graphql::{
 use crate::anonymization::graphql::{
     AnonymizationMutation, AnonymizationQuery, AnonymizationRequest,
 };
+use crate::attachments::graphql::Attachment;
 use crate::auth::Permission;
 use crate::channels::graphql::{Channel, ChannelMutation, ChannelQuery};
 use crate::config::Config;
@@ -25,6 +26,7 @@ use crate::conversations::graphql::{Conversation, ConversationMutation, Conversa
 use crate::custom_attributes::graphql::{
     CustomAttributeDefinition, CustomAttributeMutation, CustomAttributeQuery,
 };
+use crate::messages::graphql::{Message, MessageMutation, MessageQuery};
 use crate::organizations::graphql::{Organization, OrganizationMutation, OrganizationQuery};
 use crate::queues::graphql::{Queue, QueueMutation, QueueQuery};
 use crate::ratelimit::RateLimiter;
@@ -65,7 +67,9 @@ pub enum Node {
     /// A conversation.
     Conversation(Conversation),
     /// A message.
-    Message(crate::messages::graphql::Message),
+    Message(Message),
+    /// An attachment.
+    Attachment(Attachment),
 }
 
 /// Largest list `nodes(ids:)` takes.
@@ -133,7 +137,11 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option<N
         "Message" if principal.require(Permission::WorkConversations).is_ok() => app
             .load::<entity::message::Entity>(uuid)
             .await?
-            .map(|m| Node::Message(crate::messages::graphql::Message(m))),
+            .map(|m| Node::Message(Message(m))),
+        "Attachment" if principal.require(Permission::WorkConversations).is_ok() => app
+            .load::<entity::attachment::Entity>(uuid)
+            .await?
+            .map(|m| Node::Attachment(Attachment(m))),
         _ => None,
     })
 }
@@ -183,6 +191,7 @@ pub struct Query(
     ChannelQuery,
     ConversationQuery,
     SearchQuery,
+    MessageQuery,
 );
 
 /// Every mutation of the API.
@@ -201,6 +210,7 @@ pub struct Mutation(
     ContactBulkMutation,
     ChannelMutation,
     ConversationMutation,
+    MessageMutation,
 );
 
 /// The schema type.

@@ -6,6 +6,7 @@ mod common;
 mod fixtures;
 
 mod anonymization;
+mod attachments;
 mod auth;
 mod batching;
 mod channels;
@@ -17,6 +18,7 @@ mod groups;
 mod idempotency;
 mod inbox;
 mod limits;
+mod messages;
 mod ops;
 mod queues;
 mod schema;

@@ -4,10 +4,10 @@
 //! queries, statement counts and the migration's backfill.
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel, Set};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel, Set, Statement,
+};
 use serde_json::{Value, json};
-use switchboard::conversations::Party;
-use switchboard::messages::service::{Direction, NewMessage, append};
 use uuid::Uuid;
 
 use crate::common::{TestApp, TestOrg, codes};
@@ -110,20 +110,39 @@ impl<'a> Inbox<'a> {
             .expect("conversation exists")
     }
 
-    /// Appends a message through the core path every message takes; returns its global id.
+    /// Sends an outbound message (`sendMessage`); returns its global id.
     async fn message(&self, conversation: &str, email_subject: Option<&str>, text: &str) -> String {
-        let current = self.load(conversation).await;
-        let mut new = NewMessage::text(Party::System, Direction::Outbound, text);
-        new.email_subject = email_subject.map(str::to_string);
-        let txn = switchboard::db::begin_write(&self.app.state.db)
-            .await
-            .expect("begin");
-        let (message, _) = append(&txn, current, new, None)
-            .await
-            .map_err(|e| e.public_message())
-            .expect("append message");
-        txn.commit().await.expect("commit");
-        gid("Message", message.id)
+        let data = self
+            .app
+            .data(
+                &self.org.token,
+                "mutation($input: SendMessageInput!) { sendMessage(input: $input) {
+                   message { id } userErrors { field message } } }",
+                json!({ "input": { "conversationId": conversation, "text": text,
+                    "emailSubject": email_subject, "to": ["someone@example.test"] } }),
+            )
+            .await;
+        assert_eq!(data["sendMessage"]["userErrors"], json!([]));
+        data["sendMessage"]["message"]["id"]
+            .as_str()
+            .expect("message id")
+            .to_string()
+    }
+
+    /// Runs a message mutation (`editMessage`, `redactMessage`, `removeMessage`).
+    async fn message_action(&self, mutation: &str, input: Value) {
+        let data = self
+            .app
+            .data(
+                &self.org.token,
+                &format!(
+                    "mutation($input: {}Input!) {{ {mutation}(input: $input) {{ userErrors {{ message }} }} }}",
+                    capitalized(mutation)
+                ),
+                json!({ "input": input }),
+            )
+            .await;
+        assert_eq!(data[mutation]["userErrors"], json!([]), "{mutation}");
     }
 
     async fn note(&self, conversation: &str, body: &str) -> String {
@@ -211,6 +230,14 @@ impl<'a> Inbox<'a> {
             .map(|r| r["id"].as_str().expect("id").to_string())
             .collect()
     }
+}
+
+fn capitalized(name: &str) -> String {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 fn snippet(source: &str, text: &str) -> Value {
@@ -544,28 +571,39 @@ async fn subject_contact_message_and_note_changes_are_reflected_at_once() {
     model.update(&app.state.db).await.expect("update note");
     assert!(inbox.ids("tray").await.is_empty());
     assert_eq!(inbox.ids("drum").await, found);
-    let mut message = entity::message::Entity::find()
-        .one(&app.state.db)
-        .await
-        .expect("load message")
-        .expect("message")
-        .into_active_model();
-    message.text_body = Set(Some("Toner empty".into()));
-    message.edited_at = Set(Some(Utc::now()));
-    message.update(&app.state.db).await.expect("edit message");
-    assert!(inbox.ids("paper").await.is_empty());
+    let message = inbox.message(&conversation, None, "Cartridge low").await;
+    assert_eq!(inbox.ids("cartridge").await, found);
+    inbox
+        .message_action(
+            "editMessage",
+            json!({ "messageId": message, "text": "Toner empty" }),
+        )
+        .await;
+    assert!(inbox.ids("cartridge").await.is_empty());
     assert_eq!(inbox.ids("toner").await, found);
-    // Unrelated writes (delivery status) do not touch the index.
-    let before = app.count("search_documents").await;
-    let ids = app.count("search_documents WHERE source = 'MESSAGE'").await;
+    // Unrelated writes (delivery status, last contact) leave the documents alone (an update of a
+    // source re-indexes by replacing its document, which would change its id).
+    let before = document_ids(&app).await;
     app.sql("UPDATE messages SET delivery_status = 'READ'")
         .await;
-    assert_eq!(app.count("search_documents").await, before);
-    assert_eq!(
-        app.count("search_documents WHERE source = 'MESSAGE'").await,
-        ids
-    );
+    app.sql("UPDATE contacts SET company = 'Acme'").await;
+    app.sql("UPDATE conversations SET priority_rank = 3").await;
+    assert_eq!(document_ids(&app).await, before);
     integrity_check(&app).await;
+}
+
+/// The ids of all documents, in order.
+async fn document_ids(app: &TestApp) -> Vec<i64> {
+    let db = &app.state.db;
+    db.query_all_raw(Statement::from_string(
+        db.get_database_backend(),
+        "SELECT id FROM search_documents ORDER BY id",
+    ))
+    .await
+    .expect("document ids")
+    .iter()
+    .map(|row| row.try_get::<i64>("", "id").expect("id"))
+    .collect()
 }
 
 /// FTS5's own check of the index against its content (SQLite only).
@@ -586,10 +624,10 @@ async fn removed_redacted_anonymized_and_deleted_content_leaves_the_index() {
     let conversation = inbox
         .conversation(&contact, Some("Secret subject"), "Confidential opening")
         .await;
-    inbox
+    let removable = inbox
         .message(&conversation, None, "Removable sentence")
         .await;
-    inbox
+    let redactable = inbox
         .message(&conversation, None, "Redactable sentence")
         .await;
     let deletable = inbox
@@ -601,26 +639,14 @@ async fn removed_redacted_anonymized_and_deleted_content_leaves_the_index() {
         assert_eq!(inbox.ids(query).await, found, "{query}");
     }
 
-    // Removal and redaction, as the message actions store them.
-    let now = Utc::now();
+    // Removal and redaction through the message actions.
+    inbox
+        .message_action("removeMessage", json!({ "messageId": removable }))
+        .await;
+    inbox
+        .message_action("redactMessage", json!({ "messageId": redactable }))
+        .await;
     let db = &app.state.db;
-    let messages = entity::message::Entity::find()
-        .all(db)
-        .await
-        .expect("messages");
-    for message in messages {
-        let text = message.text_body.clone().unwrap_or_default();
-        let mut model = message.into_active_model();
-        if text.starts_with("Removable") {
-            model.removed_at = Set(Some(now));
-        } else if text.starts_with("Redactable") {
-            model.text_body = Set(None);
-            model.redacted_at = Set(Some(now));
-        } else {
-            continue;
-        }
-        model.update(db).await.expect("update message");
-    }
     assert!(inbox.ids("removable").await.is_empty());
     assert!(inbox.ids("redactable").await.is_empty());
     assert_eq!(

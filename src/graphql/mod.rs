@@ -32,6 +32,7 @@ use crate::notes::graphql::{Note, NoteMutation};
 use crate::organizations::graphql::{Organization, OrganizationMutation, OrganizationQuery};
 use crate::queues::graphql::{Queue, QueueMutation, QueueQuery};
 use crate::ratelimit::RateLimiter;
+use crate::search::graphql::SearchQuery;
 use crate::tags::graphql::{Tag, TagMutation, TagQuery};
 use crate::teams::graphql::{Team, TeamMutation, TeamQuery};
 use crate::tokens::graphql::{ApiToken, TokenMutation, TokenQuery};
@@ -204,6 +205,7 @@ pub struct Query(
     ContactGroupQuery,
     ChannelQuery,
     ConversationQuery,
+    SearchQuery,
     MessageQuery,
     ActivityQuery,
 );

@@ -4,6 +4,7 @@
 
 pub mod activity;
 pub mod anonymization;
+pub mod attachments;
 pub mod auth;
 pub mod channels;
 pub mod cli;

@@ -23,6 +23,12 @@ pub mod event_types {
     pub const REACTION_ADDED: &str = "REACTION_ADDED";
     /// A reaction was removed from a message. Payload: `messageId`, `reaction`.
     pub const REACTION_REMOVED: &str = "REACTION_REMOVED";
+    /// A message's delivery status moved (a provider's report). Payload: `messageId`, `status`,
+    /// `reason`.
+    pub const MESSAGE_STATUS_CHANGED: &str = "MESSAGE_STATUS_CHANGED";
+    /// A reader's read position moved forward (a contact's read receipt, a user marking read).
+    /// Payload: `readerKind`, `readerId`, `readAt`.
+    pub const READ: &str = "CONVERSATION_READ";
     /// A note was added. Payload: `noteId`, `backdated` (true when imported with an earlier
     /// `createdAt`; the event itself is dated when the note was added).
     pub const NOTE_ADDED: &str = "NOTE_ADDED";
@@ -75,9 +81,12 @@ pub mod event_types {
 /// The GraphQL type name of conversations, used as the subject kind of their events.
 pub const SUBJECT: &str = "Conversation";
 
-/// `waiting_key` of a conversation nobody waits on: the far future (waiting time zero).
+/// `waiting_key` of a conversation nobody waits on: 9999-12-31T23:59:59Z (waiting time zero).
 pub const NOT_WAITING: chrono::DateTime<chrono::Utc> =
-    chrono::DateTime::from_timestamp_nanos(253_402_300_799_000_000);
+    match chrono::DateTime::from_timestamp(253_402_300_799, 0) {
+        Some(t) => t,
+        None => chrono::DateTime::<chrono::Utc>::MAX_UTC,
+    };
 
 /// Who wrote a message or reads a conversation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -16,6 +16,7 @@ use crate::activity::graphql::{ActivityLogEntry, ActivityQuery};
 use crate::anonymization::graphql::{
     AnonymizationMutation, AnonymizationQuery, AnonymizationRequest,
 };
+use crate::attachments::graphql::Attachment;
 use crate::auth::Permission;
 use crate::channels::graphql::{Channel, ChannelMutation, ChannelQuery};
 use crate::config::Config;
@@ -26,6 +27,7 @@ use crate::conversations::graphql::{Conversation, ConversationMutation, Conversa
 use crate::custom_attributes::graphql::{
     CustomAttributeDefinition, CustomAttributeMutation, CustomAttributeQuery,
 };
+use crate::messages::graphql::{Message, MessageMutation, MessageQuery};
 use crate::notes::graphql::{Note, NoteMutation};
 use crate::organizations::graphql::{Organization, OrganizationMutation, OrganizationQuery};
 use crate::queues::graphql::{Queue, QueueMutation, QueueQuery};
@@ -66,7 +68,9 @@ pub enum Node {
     /// A conversation.
     Conversation(Conversation),
     /// A message.
-    Message(crate::messages::graphql::Message),
+    Message(Message),
+    /// An attachment.
+    Attachment(Attachment),
     /// A note.
     Note(Note),
     /// An activity log entry.
@@ -138,7 +142,11 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option<N
         "Message" if principal.require(Permission::WorkConversations).is_ok() => app
             .load::<entity::message::Entity>(uuid)
             .await?
-            .map(|m| Node::Message(crate::messages::graphql::Message(m))),
+            .map(|m| Node::Message(Message(m))),
+        "Attachment" if principal.require(Permission::WorkConversations).is_ok() => app
+            .load::<entity::attachment::Entity>(uuid)
+            .await?
+            .map(|m| Node::Attachment(Attachment(m))),
         "Note" if principal.require(Permission::WorkConversations).is_ok() => app
             .load::<entity::note::Entity>(uuid)
             .await?
@@ -197,6 +205,7 @@ pub struct Query(
     ChannelQuery,
     ConversationQuery,
     ActivityQuery,
+    MessageQuery,
 );
 
 /// Every mutation of the API.
@@ -216,6 +225,7 @@ pub struct Mutation(
     ChannelMutation,
     ConversationMutation,
     NoteMutation,
+    MessageMutation,
 );
 
 /// The schema type.

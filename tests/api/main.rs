@@ -3,18 +3,23 @@
 //! Every test runs on SQLite; with `SWITCHBOARD_TEST_POSTGRES_URL` set they run on PostgreSQL.
 
 mod common;
+mod fixtures;
 
 mod activity;
 mod anonymization;
+mod attachments;
 mod auth;
 mod batching;
 mod channels;
 mod contacts;
 mod contacts_bulk;
+mod conversations;
 mod custom_attributes;
 mod groups;
 mod idempotency;
+mod inbox;
 mod limits;
+mod messages;
 mod notes;
 mod ops;
 mod queues;

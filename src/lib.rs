@@ -24,6 +24,7 @@ pub mod notes;
 pub mod organizations;
 pub mod queues;
 pub mod ratelimit;
+pub mod search;
 pub mod tags;
 pub mod teams;
 pub mod telemetry;

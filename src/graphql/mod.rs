@@ -32,6 +32,7 @@ use crate::notes::graphql::{Note, NoteMutation};
 use crate::organizations::graphql::{Organization, OrganizationMutation, OrganizationQuery};
 use crate::queues::graphql::{Queue, QueueMutation, QueueQuery};
 use crate::ratelimit::RateLimiter;
+use crate::search::graphql::SearchQuery;
 use crate::tags::graphql::{Tag, TagMutation, TagQuery};
 use crate::teams::graphql::{Team, TeamMutation, TeamQuery};
 use crate::tokens::graphql::{ApiToken, TokenMutation, TokenQuery};
@@ -204,8 +205,9 @@ pub struct Query(
     ContactGroupQuery,
     ChannelQuery,
     ConversationQuery,
-    ActivityQuery,
+    SearchQuery,
     MessageQuery,
+    ActivityQuery,
 );
 
 /// Every mutation of the API.
@@ -224,8 +226,8 @@ pub struct Mutation(
     ContactBulkMutation,
     ChannelMutation,
     ConversationMutation,
-    NoteMutation,
     MessageMutation,
+    NoteMutation,
 );
 
 /// The schema type.

@@ -202,6 +202,23 @@ pub async fn append<C: ConnectionTrait>(
     active.updated_at = Set(Utc::now());
     let conversation = active.update(conn).await?;
 
+    if new.direction == Direction::Outbound {
+        // The requester was contacted now (contacts order by it).
+        use sea_orm::sea_query::Expr;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        contact::Entity::update_many()
+            .col_expr(contact::Column::LastContactedAt, Expr::value(Some(now)))
+            .col_expr(contact::Column::LastContactedAsc, Expr::value(now))
+            .col_expr(contact::Column::LastContactedDesc, Expr::value(now))
+            .filter(contact::Column::Id.eq(conversation.requester_id))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(contact::Column::LastContactedAt.is_null())
+                    .add(contact::Column::LastContactedAt.lt(now)),
+            )
+            .exec(conn)
+            .await?;
+    }
     let subject = Subject::new(SUBJECT, conversation.id);
     events::record(
         conn,
@@ -525,6 +542,24 @@ fn contact_address(how: Addressing, contact: &contact::Model) -> Option<String> 
         Addressing::Email => contact.email.clone(),
         Addressing::Phone => contact.phone.clone(),
         Addressing::None => None,
+    }
+}
+
+/// Default sender and recipients of a message between `channel` and `contact`: the channel's
+/// address and the contact's email (email channels) or phone (SMS, WhatsApp); none on others.
+pub fn default_addresses(
+    channel: &entity::channel::Model,
+    contact: &contact::Model,
+    direction: Direction,
+) -> (Option<String>, Vec<String>) {
+    let how = addressing(ChannelType::parse(&channel.channel_type));
+    if how == Addressing::None {
+        return (None, Vec::new());
+    }
+    let theirs = contact_address(how, contact);
+    match direction {
+        Direction::Outbound => (Some(channel.address.clone()), theirs.into_iter().collect()),
+        Direction::Inbound => (theirs, vec![channel.address.clone()]),
     }
 }
 

@@ -24,6 +24,7 @@ mod notes;
 mod ops;
 mod queues;
 mod schema;
+mod search;
 mod tags;
 mod teams;
 mod tenancy;

@@ -816,6 +816,8 @@ async fn read_receipts_per_participant_never_move_backwards() {
         )
         .await;
     assert_eq!(marked["markConversationRead"]["userErrors"], json!([]));
+    // Marking read records the reader's move too.
+    assert_eq!(app.count(read_events).await, 2);
     let query = "query($id: ID!) { message(id: $id) { readBy { reader { __typename ... on User { id } ... on Contact { id } } readAt } } }";
     let one = app.data(&token, query, json!({ "id": first })).await;
     let readers: Vec<Value> = one["message"]["readBy"]
@@ -865,7 +867,7 @@ async fn read_receipts_per_participant_never_move_backwards() {
         json!([{ "field": ["input", "readAt"], "code": "INVALID", "message": "readAt is in the future" }])
     );
     assert_eq!(app.count("conversation_reads").await, rows);
-    assert_eq!(app.count(read_events).await, 1);
+    assert_eq!(app.count(read_events).await, 2);
 }
 
 #[tokio::test]

@@ -58,8 +58,8 @@ activity_types! {
     MessageRemoved => MESSAGE_REMOVED: "A message was removed (`message`).",
     ReactionAdded => REACTION_ADDED: "A reaction was added to a message (`message`; `data`: reaction).",
     ReactionRemoved => REACTION_REMOVED: "A reaction was removed from a message (`message`; `data`: reaction).",
-    MessageStatusChanged => MESSAGE_STATUS_CHANGED: "A message's delivery status moved (`message`; `data`: status, reason).",
-    Read => READ: "A user or contact read the conversation (`data`: readerKind, readerId, readAt).",
+    MessageStatusChanged => MESSAGE_STATUS_CHANGED: "A message's delivery status moved, as its provider reported (`message`; `data`: status, reason).",
+    Read => READ: "A reader's read position moved forward (`user` when the reader is staff; `data`: readerKind, readerId, readAt).",
     NoteAdded => NOTE_ADDED: "A note was added (`note`; `data.backdated` when imported with an earlier date).",
     NoteUpdated => NOTE_UPDATED: "A note was changed (`note`).",
     NoteRemoved => NOTE_REMOVED: "A note was removed (`data`: noteId).",
@@ -93,17 +93,16 @@ fn id_in(model: &entity::event::Model, key: &str) -> Option<Uuid> {
     payload_id(&model.payload, key)
 }
 
-/// The user an entry is about: the assignee, or a staff participant.
+/// The user an entry is about: the assignee, or a staff participant or reader.
 fn user_id(model: &entity::event::Model) -> Option<Uuid> {
-    id_in(model, "userId").or_else(|| {
-        (model
-            .payload
-            .get("participantKind")
-            .and_then(|k| k.as_str())
-            == Some("USER"))
-        .then(|| id_in(model, "participantId"))
-        .flatten()
-    })
+    let staff = |kind: &str, id: &str| {
+        (model.payload.get(kind).and_then(|k| k.as_str()) == Some("USER"))
+            .then(|| id_in(model, id))
+            .flatten()
+    };
+    id_in(model, "userId")
+        .or_else(|| staff("participantKind", "participantId"))
+        .or_else(|| staff("readerKind", "readerId"))
 }
 
 /// The queue an entry is about: the queue entered, or the target of a transfer.
@@ -204,8 +203,8 @@ impl ActivityLogEntry {
             .map(Queue))
     }
 
-    /// The user it is about, if any: the new assignee (claimed, assigned) or a staff participant
-    /// who joined or left.
+    /// The user it is about, if any: the new assignee (claimed, assigned), a staff participant
+    /// who joined or left, or a staff reader.
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         let Some(id) = user_id(&self.0) else {
             return Ok(None);

@@ -53,17 +53,17 @@ pub struct NewNote {
 /// An item's outcome: the note, or why it was refused.
 pub type NoteOutcome = Result<note::Model, Vec<FieldError>>;
 
-/// The conversation `id` of the caller's organization if it takes notes.
+/// The conversation `id` of the caller's organization if it takes notes; errors at `field`.
 async fn writable_conversation<C: ConnectionTrait>(
     conn: &C,
     org_id: Uuid,
     id: Uuid,
+    field: &str,
 ) -> AppResult<conversation::Model> {
-    let conversation =
-        crate::conversations::service::find(conn, org_id, id, "conversationId").await?;
+    let conversation = crate::conversations::service::find(conn, org_id, id, field).await?;
     if conversation.anonymized_at.is_some() {
         return Err(AppError::invalid(
-            "conversationId",
+            field,
             UserErrorCode::InvalidState,
             format!(
                 "conversation {} is anonymized and takes no notes",
@@ -124,7 +124,7 @@ pub async fn add(
     let text = body(&mut errors, "body", text);
     errors.finish()?;
     let txn = db::begin_write(db).await?;
-    writable_conversation(&txn, principal.org_id, conversation_id).await?;
+    writable_conversation(&txn, principal.org_id, conversation_id, "conversationId").await?;
     let now = Utc::now();
     let created = insert(
         &txn,
@@ -159,7 +159,7 @@ pub async fn add_many(
         ));
     }
     let txn = db::begin_write(db).await?;
-    writable_conversation(&txn, principal.org_id, conversation_id).await?;
+    writable_conversation(&txn, principal.org_id, conversation_id, "conversationId").await?;
     let now = Utc::now();
     let me = principal.user_id();
     let admin = principal.has_role(Role::Admin);
@@ -278,7 +278,7 @@ pub async fn update(
     errors.finish()?;
     let txn = db::begin_write(db).await?;
     let current = own_note(&txn, principal, id).await?;
-    writable_conversation(&txn, principal.org_id, current.conversation_id).await?;
+    writable_conversation(&txn, principal.org_id, current.conversation_id, "id").await?;
     if current.body == text {
         txn.commit().await?;
         return Ok(current);

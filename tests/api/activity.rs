@@ -770,3 +770,141 @@ async fn a_page_of_activity_costs_fixed_statements() {
         "activity statements for 5 and 50 entries"
     );
 }
+
+#[tokio::test]
+async fn message_actions_appear_in_the_timeline() {
+    use sea_orm::EntityTrait;
+    let app = TestApp::spawn().await;
+    let owner = &app.org.token;
+    let w = world(&app, &app.org).await;
+    let (agent_id, agent) = app.user_with_token("agent@acme.test", &["AGENT"]).await;
+    let id = new_conversation(&app, owner, &w, json!({})).await;
+    let sent = created_id(
+        &app,
+        &agent,
+        "mutation($input: SendMessageInput!) { sendMessage(input: $input) { message { id } userErrors { field message code } } }",
+        json!({ "conversationId": id, "text": "We are on it" }),
+        &["sendMessage", "message", "id"],
+    )
+    .await;
+    act(
+        &app,
+        &agent,
+        "editMessage EditMessageInput!",
+        json!({ "messageId": sent, "text": "We are on it!" }),
+    )
+    .await;
+    act(
+        &app,
+        &agent,
+        "addReaction ReactionInput!",
+        json!({ "messageId": sent, "reaction": "LIKE" }),
+    )
+    .await;
+    act(
+        &app,
+        &agent,
+        "removeReaction ReactionInput!",
+        json!({ "messageId": sent, "reaction": "LIKE" }),
+    )
+    .await;
+    // The provider reports delivery (as the system).
+    let message_id = switchboard::graphql::relay::decode_id(&sent, "Message")
+        .map_err(|e| e.public_message())
+        .unwrap();
+    let message = entity::message::Entity::find_by_id(message_id)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    switchboard::messages::service::record_delivery_status(
+        &app.state.db,
+        message,
+        switchboard::messages::service::DeliveryStatus::Delivered,
+        None,
+        chrono::Utc::now(),
+    )
+    .await
+    .map_err(|e| e.public_message())
+    .unwrap();
+    act(
+        &app,
+        &agent,
+        "recordInboundMessage RecordInboundMessageInput!",
+        json!({ "conversationId": id, "text": "Thanks" }),
+    )
+    .await;
+    // A staff reader's position (markConversationRead records no event yet; the messages core
+    // records one when a user reads through it).
+    let conversation_id = switchboard::graphql::relay::decode_id(&id, "Conversation")
+        .map_err(|e| e.public_message())
+        .unwrap();
+    let conversation = entity::conversation::Entity::find_by_id(conversation_id)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let agent_uuid = switchboard::graphql::relay::decode_id(&agent_id, "User")
+        .map_err(|e| e.public_message())
+        .unwrap();
+    switchboard::messages::service::mark_read(
+        &app.state.db,
+        &conversation,
+        switchboard::conversations::Party::User(agent_uuid),
+        chrono::Utc::now(),
+        Some(agent_uuid),
+    )
+    .await
+    .map_err(|e| e.public_message())
+    .unwrap();
+    act(
+        &app,
+        &agent,
+        "recordReadReceipt RecordReadReceiptInput!",
+        json!({ "conversationId": id, "contactId": w.contact }),
+    )
+    .await;
+    act(
+        &app,
+        &agent,
+        "redactMessage RedactMessageInput!",
+        json!({ "messageId": sent, "reason": "typo" }),
+    )
+    .await;
+    act(
+        &app,
+        &agent,
+        "removeMessage RemoveMessageInput!",
+        json!({ "messageId": sent }),
+    )
+    .await;
+
+    let activity = timeline(&app, &agent, &id).await;
+    let got = briefs(&activity);
+    let owner_email = json!("owner@acme.test");
+    let agent_email = json!("agent@acme.test");
+    let expected = vec![
+        json!(["CREATED", owner_email, {}]),
+        json!(["ENQUEUED", owner_email, { "queue": "Support" }]),
+        json!(["MESSAGE_ADDED", owner_email, { "message": "My invoice is wrong" }]),
+        // The sent message was redacted, then removed: its content is gone.
+        json!(["MESSAGE_ADDED", agent_email, { "message": null }]),
+        json!(["MESSAGE_EDITED", agent_email, { "message": null }]),
+        json!(["REACTION_ADDED", agent_email, { "message": null }]),
+        json!(["REACTION_REMOVED", agent_email, { "message": null }]),
+        json!(["MESSAGE_STATUS_CHANGED", null, { "message": null }]),
+        json!(["MESSAGE_ADDED", agent_email, { "message": "Thanks" }]),
+        json!(["READ", agent_email, { "user": agent_email }]),
+        json!(["READ", agent_email, {}]),
+        json!(["MESSAGE_REDACTED", agent_email, { "message": null }]),
+        json!(["MESSAGE_REMOVED", agent_email, { "message": null }]),
+    ];
+    assert_eq!(got.len(), expected.len(), "{got:#?}");
+    for (i, (got, expected)) in got.iter().zip(&expected).enumerate() {
+        assert_eq!(got, expected, "entry {i}");
+    }
+    let nodes = activity["nodes"].as_array().unwrap();
+    assert_eq!(nodes[5]["data"]["reaction"], "LIKE");
+    assert_eq!(nodes[7]["data"]["status"], "DELIVERED");
+    assert_eq!(nodes[10]["data"]["readerKind"], "CONTACT");
+}

@@ -215,7 +215,9 @@ async fn bad_notes_get_clear_errors_and_write_nothing() {
     assert_eq!(app.count("notes").await, notes);
     assert_eq!(app.count("events").await, events);
 
-    // An anonymized conversation takes no notes.
+    // An anonymized conversation takes no notes, and its notes cannot be edited.
+    let earlier = add(&app, &app.org.token, &id, "before erasure").await["note"]["id"].clone();
+    let notes = app.count("notes").await;
     let anonymized = app
         .data(
             &app.org.token,
@@ -226,6 +228,18 @@ async fn bad_notes_get_clear_errors_and_write_nothing() {
     assert_eq!(anonymized["anonymizeConversation"]["userErrors"], json!([]));
     let refused = add(&app, &app.org.token, &id, "too late").await;
     assert_eq!(refused["userErrors"][0]["code"], "INVALID_STATE");
+    let edited = app
+        .data(
+            &app.org.token,
+            "mutation($id: ID!) { updateNote(input: { id: $id, body: \"restored\" }) { userErrors { field code } } }",
+            json!({ "id": earlier }),
+        )
+        .await;
+    assert_eq!(
+        edited["updateNote"]["userErrors"],
+        json!([{ "field": ["input", "id"], "code": "INVALID_STATE" }])
+    );
+    assert_eq!(app.count("notes WHERE body = 'restored'").await, 0);
     assert_eq!(app.count("notes").await, notes);
 }
 

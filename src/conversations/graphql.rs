@@ -289,6 +289,21 @@ impl Conversation {
         self.0.number
     }
 
+    /// The channel it is on (null for conversations without one, e.g. imported).
+    async fn channel(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<crate::channels::graphql::Channel>> {
+        Ok(match self.0.channel_id {
+            Some(id) => ctx
+                .app()
+                .load::<entity::channel::Entity>(id)
+                .await?
+                .map(crate::channels::graphql::Channel),
+            None => None,
+        })
+    }
+
     /// The channel type it is on.
     async fn channel_type(&self) -> Option<ChannelTypeGql> {
         crate::channels::ChannelType::parse(&self.0.channel_type).map(Into::into)
@@ -544,7 +559,7 @@ impl Conversation {
 
 /// Loads what a page of conversations selects with one statement per kind of data (last
 /// messages; contacts for requesters and message authors together; users for assignees and
-/// authors together; queues; tags; unread counts) and feeds the request's loaders, so the page
+/// authors together; queues; channels; tags; unread counts) and feeds the request's loaders, so the page
 /// costs the same statements whatever its size.
 pub async fn prefetch(
     ctx: &Context<'_>,
@@ -592,6 +607,14 @@ pub async fn prefetch(
         if !queue_ids.is_empty() {
             app.loader::<ById<entity::queue::Entity>>()?
                 .load_many(tenancy_distinct(&queue_ids))
+                .await?;
+        }
+    }
+    if selects(&["channel"]) {
+        let channel_ids: Vec<Uuid> = conversations.iter().filter_map(|c| c.channel_id).collect();
+        if !channel_ids.is_empty() {
+            app.loader::<ById<entity::channel::Entity>>()?
+                .load_many(tenancy_distinct(&channel_ids))
                 .await?;
         }
     }

@@ -61,7 +61,7 @@ async fn inbound_and_outbound_conversations_get_sequential_numbers() {
         .data(
             &token,
             "query($id: ID!) { conversation(id: $id) { queue { name } assignee { email } waitingSince
-                requester { name } channelType lastMessage { text author { __typename ... on Contact { name } } } } }",
+                requester { name } channel { name } channelType lastMessage { text author { __typename ... on Contact { name } } } } }",
             json!({ "id": id }),
         )
         .await;
@@ -71,6 +71,7 @@ async fn inbound_and_outbound_conversations_get_sequential_numbers() {
     assert!(c["waitingSince"].is_string());
     assert_eq!(c["requester"], json!({ "name": "Ann Lee" }));
     assert_eq!(c["channelType"], "SMS");
+    assert_eq!(c["channel"], json!({ "name": "Support line" }));
     assert_eq!(
         c["lastMessage"],
         json!({ "text": "Where is my order?", "author": { "__typename": "Contact", "name": "Ann Lee" } })

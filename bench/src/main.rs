@@ -152,6 +152,11 @@ struct Args {
     /// Print the results as one JSON object instead of a table.
     #[arg(long)]
     json: bool,
+
+    /// After seeding, print the owner's token and wait this many seconds before loading, to
+    /// probe the servers by hand (e.g. with curl).
+    #[arg(long, default_value_t = 0)]
+    hold: u64,
 }
 
 fn seconds(value: f64, name: &str) -> anyhow::Result<Duration> {
@@ -431,6 +436,13 @@ fn run(
         );
     }
 
+    if args.hold > 0 {
+        eprintln!(
+            "bench: holding {} s; token {} (graphql http://{}/graphql, plain http://{})",
+            args.hold, env.owner_token, env.graphql, env.plain
+        );
+        std::thread::sleep(Duration::from_secs(args.hold));
+    }
     let mut results = Vec::new();
     for &scenario in scenarios {
         let plan = pin::run_on(client_runtime, {

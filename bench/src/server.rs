@@ -180,11 +180,15 @@ pub fn start(runtime: &tokio::runtime::Runtime, options: Options) -> anyhow::Res
     };
     let (stop, stop_rx) = watch::channel(false);
     let (env, tasks) = run_on(runtime, async move {
-        let app = switchboard::build_app(config)
+        // Seeding runs on a first instance of the app, which is then shut down: the serving
+        // instance opens its pool on a database that already holds the data and its planner
+        // statistics, as a server (re)started on it does. On SQLite `ANALYZE` updates only the
+        // planner of the connection that runs it; connections opened before keep the plans of
+        // an empty database until they are recycled, which measures a stale pool, not the app.
+        let app = switchboard::build_app(config.clone())
             .await
             .context("cannot build the app")?;
         let db = app.state.db.clone();
-        let statements = Statements(app.state.metrics.clone());
         let owner_token = seed(&db, extra_users).await?;
         let owner = switchboard::auth::authenticate(&db, &owner_token)
             .await
@@ -217,6 +221,14 @@ pub fn start(runtime: &tokio::runtime::Runtime, options: Options) -> anyhow::Res
                 .context("cannot analyze")?;
         }
         let statistics_seconds = started.elapsed().as_secs_f64();
+        drop(app);
+        db.close().await.context("cannot close the seeding pool")?;
+
+        let app = switchboard::build_app(config)
+            .await
+            .context("cannot build the app")?;
+        let db = app.state.db.clone();
+        let statements = Statements(app.state.metrics.clone());
         let durability = durability(&db).await?;
 
         let graphql_listener = TcpListener::bind("127.0.0.1:0").await?;

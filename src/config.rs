@@ -2,6 +2,7 @@
 //! variables. Every default is documented here and in the README.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::{ArgAction, Args, ValueEnum};
 
@@ -128,6 +129,38 @@ pub struct Config {
         default_value = ""
     )]
     pub cors_origins: Vec<String>,
+
+    /// Largest message body in bytes, for the text and the HTML each (SMS text is further limited
+    /// to 1,600 characters).
+    #[arg(long, env = "SWITCHBOARD_MAX_MESSAGE_BYTES", default_value_t = 65_536)]
+    pub max_message_bytes: usize,
+
+    /// Folder where attachments are stored (one subfolder per organization); created on first
+    /// upload.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_ATTACHMENTS_DIR",
+        default_value = "./data/attachments"
+    )]
+    pub attachments_dir: PathBuf,
+
+    /// Largest attachment in bytes. A multipart request may carry up to `max_body_bytes` plus ten
+    /// times this.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_MAX_ATTACHMENT_BYTES",
+        default_value_t = 10_485_760
+    )]
+    pub max_attachment_bytes: usize,
+
+    /// Content types attachments may have (comma-separated); others are refused.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_ATTACHMENT_TYPES",
+        value_delimiter = ',',
+        default_value = "image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain,text/csv,audio/mpeg,audio/ogg,video/mp4"
+    )]
+    pub attachment_types: Vec<String>,
 
     /// Seconds to wait for in-flight requests on shutdown.
     #[arg(long, env = "SWITCHBOARD_SHUTDOWN_GRACE_SECONDS", default_value_t = 20)]

@@ -2,7 +2,9 @@
 //!
 //! [`build_app`] is the one way to assemble the server; `main` and the tests both use it.
 
+pub mod activity;
 pub mod anonymization;
+pub mod attachments;
 pub mod auth;
 pub mod channels;
 pub mod cli;
@@ -18,9 +20,11 @@ pub mod graphql;
 pub mod http;
 pub mod idempotency;
 pub mod messages;
+pub mod notes;
 pub mod organizations;
 pub mod queues;
 pub mod ratelimit;
+pub mod search;
 pub mod tags;
 pub mod teams;
 pub mod telemetry;

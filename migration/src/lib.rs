@@ -12,6 +12,9 @@ mod m20261123_000006_contact_groups;
 mod m20261123_000007_conversations;
 mod m20261123_000008_anonymization;
 mod m20261123_000009_inbox;
+mod m20261123_000010_search;
+
+pub use m20261123_000010_search::{CONTACT_SEPARATOR, FOLD_FROM, FOLD_TO};
 
 /// All migrations in order.
 pub struct Migrator;
@@ -29,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000007_conversations::Migration),
             Box::new(m20261123_000008_anonymization::Migration),
             Box::new(m20261123_000009_inbox::Migration),
+            Box::new(m20261123_000010_search::Migration),
         ]
     }
 }

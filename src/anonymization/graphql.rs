@@ -176,7 +176,11 @@ impl AnonymizationMutation {
         let app = ctx.app();
         let principal = app.principal()?;
         let result = match input_id("contactId", &input.contact_id, "Contact") {
-            Ok(id) => service::anonymize_contact(app.db(), principal, id, input.force).await,
+            Ok(id) => {
+                let store =
+                    crate::attachments::store::Store::new(&app.state.config.attachments_dir);
+                service::anonymize_contact(app.db(), &store, principal, id, input.force).await
+            }
             Err(e) => Err(e),
         };
         let (done, user_errors) = split(result)?;
@@ -204,7 +208,11 @@ impl AnonymizationMutation {
         let app = ctx.app();
         let principal = app.principal()?;
         let result = match input_id("conversationId", &input.conversation_id, "Conversation") {
-            Ok(id) => service::anonymize_conversation(app.db(), principal, id, input.force).await,
+            Ok(id) => {
+                let store =
+                    crate::attachments::store::Store::new(&app.state.config.attachments_dir);
+                service::anonymize_conversation(app.db(), &store, principal, id, input.force).await
+            }
             Err(e) => Err(e),
         };
         let (done, user_errors) = split(result)?;

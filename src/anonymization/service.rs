@@ -92,6 +92,7 @@ pub const FORCED_CLOSE_REASON: &str = "ANONYMIZED";
 /// with `CONFLICT` unless `force`, which closes them first.
 pub async fn anonymize_contact(
     db: &DatabaseConnection,
+    attachments: &crate::attachments::store::Store,
     principal: &Principal,
     contact_id: Uuid,
     force: bool,
@@ -154,7 +155,7 @@ pub async fn anonymize_contact(
         .and_where(conversation::Column::OrgId.eq(org_id))
         .and_where(conversation::Column::RequesterId.eq(contact_id))
         .to_owned();
-    let (anonymized_conversations, erased_messages) = erase_conversations(
+    let (anonymized_conversations, erased_messages, files) = erase_conversations(
         &txn,
         org_id,
         conversation::Column::Id.in_subquery(requested),
@@ -230,21 +231,23 @@ pub async fn anonymize_contact(
     )
     .await?;
     txn.commit().await?;
+    let paths: Vec<std::path::PathBuf> = files.iter().map(|k| attachments.path(k)).collect();
+    crate::attachments::store::Store::remove_all(paths).await;
     Ok((request, contact))
 }
 
 /// Erases the personal data of the organization's conversations matching `which` (and of the
 /// messages `author` wrote elsewhere): subjects, rating comments and attribute values of the
 /// conversations; bodies, email subjects and addresses of their messages; note bodies. Returns
-/// (conversations anonymized, messages erased).
+/// (conversations anonymized, messages erased, storage keys of their deleted attachments).
 async fn erase_conversations<C: sea_orm::ConnectionTrait>(
     conn: &C,
     org_id: Uuid,
     which: sea_orm::sea_query::SimpleExpr,
     author: Option<Uuid>,
     now: chrono::DateTime<Utc>,
-) -> AppResult<(u64, u64)> {
-    use entity::{conversation_attribute_value, note};
+) -> AppResult<(u64, u64, Vec<String>)> {
+    use entity::{attachment, conversation_attribute_value, note};
     let ids: Vec<Uuid> = conversation::Entity::find()
         .filter(conversation::Column::OrgId.eq(org_id))
         .filter(which)
@@ -258,6 +261,15 @@ async fn erase_conversations<C: sea_orm::ConnectionTrait>(
     if let Some(author) = author {
         messages = messages.add(message::Column::AuthorContactId.eq(author));
     }
+    let erased_ids: Vec<Uuid> = message::Entity::find()
+        .filter(message::Column::OrgId.eq(org_id))
+        .filter(message::Column::AnonymizedAt.is_null())
+        .filter(messages)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
     let erased_messages = message::Entity::update_many()
         .col_expr(message::Column::TextBody, none())
         .col_expr(message::Column::HtmlBody, none())
@@ -278,11 +290,24 @@ async fn erase_conversations<C: sea_orm::ConnectionTrait>(
         .col_expr(message::Column::AnonymizedAt, Expr::value(now))
         .col_expr(message::Column::UpdatedAt, Expr::value(now))
         .filter(message::Column::OrgId.eq(org_id))
-        .filter(message::Column::AnonymizedAt.is_null())
-        .filter(messages)
+        .filter(message::Column::Id.is_in(erased_ids.clone()))
         .exec(conn)
         .await?
         .rows_affected;
+    // Attachments of the erased messages: rows go now, files after the commit.
+    let files: Vec<String> = attachment::Entity::find()
+        .filter(attachment::Column::OrgId.eq(org_id))
+        .filter(attachment::Column::MessageId.is_in(erased_ids.clone()))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|a| a.storage_key)
+        .collect();
+    attachment::Entity::delete_many()
+        .filter(attachment::Column::OrgId.eq(org_id))
+        .filter(attachment::Column::MessageId.is_in(erased_ids))
+        .exec(conn)
+        .await?;
     note::Entity::update_many()
         .col_expr(note::Column::Body, Expr::value(String::new()))
         .col_expr(note::Column::UpdatedAt, Expr::value(now))
@@ -306,7 +331,7 @@ async fn erase_conversations<C: sea_orm::ConnectionTrait>(
         .exec(conn)
         .await?
         .rows_affected;
-    Ok((anonymized_conversations, erased_messages))
+    Ok((anonymized_conversations, erased_messages, files))
 }
 
 /// Anonymizes one conversation (ADMIN): its subject, rating comment, attribute values, message
@@ -314,6 +339,7 @@ async fn erase_conversations<C: sea_orm::ConnectionTrait>(
 /// which closes it first. A second request is `INVALID_STATE`.
 pub async fn anonymize_conversation(
     db: &DatabaseConnection,
+    attachments: &crate::attachments::store::Store,
     principal: &Principal,
     conversation_id: Uuid,
     force: bool,
@@ -363,7 +389,7 @@ pub async fn anonymize_conversation(
         )
         .await?;
     }
-    let (_, erased_messages) = erase_conversations(
+    let (_, erased_messages, files) = erase_conversations(
         &txn,
         org_id,
         conversation::Column::Id.eq(current.id),
@@ -400,6 +426,8 @@ pub async fn anonymize_conversation(
         crate::conversations::service::find(&txn, org_id, conversation_id, "conversationId")
             .await?;
     txn.commit().await?;
+    let paths: Vec<std::path::PathBuf> = files.iter().map(|k| attachments.path(k)).collect();
+    crate::attachments::store::Store::remove_all(paths).await;
     Ok((request, conversation))
 }
 

@@ -555,6 +555,76 @@ impl Conversation {
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
+
+    /// The conversation's messages, oldest first unless `order` says otherwise.
+    #[graphql(
+        complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn messages(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Order of the list; oldest first by default.")] order: Option<
+            crate::messages::graphql::MessageOrderGql,
+        >,
+        #[graphql(desc = "Items after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Items before this cursor.")] before: Option<String>,
+        #[graphql(desc = "The first N items (1-100).")] first: Option<i32>,
+        #[graphql(desc = "The last N items (1-100).")] last: Option<i32>,
+    ) -> async_graphql::Result<crate::graphql::relay::Connection<Message>> {
+        crate::messages::graphql::messages_connection(
+            ctx, self.0.id, first, after, last, before, order,
+        )
+        .await
+    }
+
+    /// Internal notes, by creation time (oldest first unless `direction: DESC`).
+    #[graphql(
+        complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)"
+    )]
+    async fn notes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Items after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Items before this cursor.")] before: Option<String>,
+        #[graphql(desc = "The first N items (1-100).")] first: Option<i32>,
+        #[graphql(desc = "The last N items (1-100).")] last: Option<i32>,
+        #[graphql(desc = "Oldest first (ASC, the default) or newest first (DESC).")]
+        direction: Option<SortDirection>,
+    ) -> async_graphql::Result<Connection<crate::notes::graphql::Note>> {
+        let args = PageArgs {
+            after,
+            before,
+            first,
+            last,
+        };
+        crate::notes::graphql::notes_connection(ctx, self.0.id, args, direction.unwrap_or_default())
+            .await
+    }
+
+    /// What happened in the conversation, from the event log, oldest first.
+    #[graphql(
+        complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)"
+    )]
+    async fn activity(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only entries matching this filter.")] filter: Option<
+            crate::activity::graphql::ConversationActivityFilterInput,
+        >,
+        #[graphql(desc = "Items after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Items before this cursor.")] before: Option<String>,
+        #[graphql(desc = "The first N items (1-100).")] first: Option<i32>,
+        #[graphql(desc = "The last N items (1-100).")] last: Option<i32>,
+    ) -> async_graphql::Result<Connection<crate::activity::graphql::ActivityLogEntry>> {
+        let args = PageArgs {
+            after,
+            before,
+            first,
+            last,
+        };
+        crate::activity::graphql::activity_connection(ctx, self.0.id, filter, args).await
+    }
 }
 
 /// Loads what a page of conversations selects with one statement per kind of data (last

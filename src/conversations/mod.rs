@@ -23,6 +23,12 @@ pub mod event_types {
     pub const REACTION_ADDED: &str = "REACTION_ADDED";
     /// A reaction was removed from a message. Payload: `messageId`, `reaction`.
     pub const REACTION_REMOVED: &str = "REACTION_REMOVED";
+    /// A message's delivery status moved (a provider's report). Payload: `messageId`, `status`,
+    /// `reason`.
+    pub const MESSAGE_STATUS_CHANGED: &str = "MESSAGE_STATUS_CHANGED";
+    /// A reader's read position moved forward (a contact's read receipt, a user marking read).
+    /// Payload: `readerKind`, `readerId`, `readAt`.
+    pub const READ: &str = "CONVERSATION_READ";
     /// A note was added. Payload: `noteId`, `backdated` (true when imported with an earlier
     /// `createdAt`; the event itself is dated when the note was added).
     pub const NOTE_ADDED: &str = "NOTE_ADDED";

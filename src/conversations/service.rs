@@ -306,6 +306,13 @@ pub async fn create(
             "the contact is anonymized",
         ));
     }
+    if new.direction == Direction::Outbound {
+        crate::messages::service::ensure_reachable(
+            crate::channels::ChannelType::parse(&channel.channel_type),
+            &requester,
+            "requesterId",
+        )?;
+    }
     let queue_id = match (new.queue_id, new.direction) {
         (Some(id), _) => Some(require_queue(&txn, org, id, "queueId").await?.id),
         (None, Direction::Inbound) => channel.default_queue_id,
@@ -423,6 +430,8 @@ pub async fn create(
     message.text = text;
     message.html = html;
     message.created_at = now;
+    (message.from_address, message.to) =
+        crate::messages::service::default_addresses(&channel, &requester, new.direction);
     let (message, conversation) =
         append(&txn, conversation, message, Some(principal.user_id())).await?;
     txn.commit().await?;
@@ -1345,7 +1354,14 @@ pub async fn mark_read(
     let txn = db::begin_write(db).await?;
     let current = find(&txn, principal.org_id, conversation_id, "conversationId").await?;
     let at = at.unwrap_or_else(Utc::now).min(Utc::now());
-    set_read_position(&txn, &current, Party::User(principal.user_id()), at).await?;
+    crate::messages::service::mark_read(
+        &txn,
+        &current,
+        Party::User(principal.user_id()),
+        at,
+        Some(principal.user_id()),
+    )
+    .await?;
     txn.commit().await?;
     Ok(current)
 }

@@ -12,9 +12,11 @@ use async_graphql::{
     Context, EmptySubscription, ID, Interface, MergedObject, Object, Schema, SchemaBuilder,
 };
 
+use crate::activity::graphql::{ActivityLogEntry, ActivityQuery};
 use crate::anonymization::graphql::{
     AnonymizationMutation, AnonymizationQuery, AnonymizationRequest,
 };
+use crate::attachments::graphql::Attachment;
 use crate::auth::Permission;
 use crate::channels::graphql::{Channel, ChannelMutation, ChannelQuery};
 use crate::config::Config;
@@ -25,9 +27,12 @@ use crate::conversations::graphql::{Conversation, ConversationMutation, Conversa
 use crate::custom_attributes::graphql::{
     CustomAttributeDefinition, CustomAttributeMutation, CustomAttributeQuery,
 };
+use crate::messages::graphql::{Message, MessageMutation, MessageQuery};
+use crate::notes::graphql::{Note, NoteMutation};
 use crate::organizations::graphql::{Organization, OrganizationMutation, OrganizationQuery};
 use crate::queues::graphql::{Queue, QueueMutation, QueueQuery};
 use crate::ratelimit::RateLimiter;
+use crate::search::graphql::SearchQuery;
 use crate::tags::graphql::{Tag, TagMutation, TagQuery};
 use crate::teams::graphql::{Team, TeamMutation, TeamQuery};
 use crate::tokens::graphql::{ApiToken, TokenMutation, TokenQuery};
@@ -64,7 +69,13 @@ pub enum Node {
     /// A conversation.
     Conversation(Conversation),
     /// A message.
-    Message(crate::messages::graphql::Message),
+    Message(Message),
+    /// An attachment.
+    Attachment(Attachment),
+    /// A note.
+    Note(Note),
+    /// An activity log entry.
+    ActivityLogEntry(ActivityLogEntry),
 }
 
 /// Largest list `nodes(ids:)` takes.
@@ -132,7 +143,20 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option<N
         "Message" if principal.require(Permission::WorkConversations).is_ok() => app
             .load::<entity::message::Entity>(uuid)
             .await?
-            .map(|m| Node::Message(crate::messages::graphql::Message(m))),
+            .map(|m| Node::Message(Message(m))),
+        "Attachment" if principal.require(Permission::WorkConversations).is_ok() => app
+            .load::<entity::attachment::Entity>(uuid)
+            .await?
+            .map(|m| Node::Attachment(Attachment(m))),
+        "Note" if principal.require(Permission::WorkConversations).is_ok() => app
+            .load::<entity::note::Entity>(uuid)
+            .await?
+            .map(|m| Node::Note(Note(m))),
+        "ActivityLogEntry" if principal.require(Permission::WorkConversations).is_ok() => app
+            .load::<entity::event::Entity>(uuid)
+            .await?
+            .and_then(ActivityLogEntry::of)
+            .map(Node::ActivityLogEntry),
         _ => None,
     })
 }
@@ -181,6 +205,9 @@ pub struct Query(
     ContactGroupQuery,
     ChannelQuery,
     ConversationQuery,
+    SearchQuery,
+    MessageQuery,
+    ActivityQuery,
 );
 
 /// Every mutation of the API.
@@ -199,6 +226,8 @@ pub struct Mutation(
     ContactBulkMutation,
     ChannelMutation,
     ConversationMutation,
+    MessageMutation,
+    NoteMutation,
 );
 
 /// The schema type.

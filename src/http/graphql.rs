@@ -1,4 +1,5 @@
-//! GraphQL over HTTP (the GraphQL-over-HTTP specification): `POST /graphql` with JSON,
+//! GraphQL over HTTP (the GraphQL-over-HTTP specification): `POST /graphql` with JSON (or
+//! multipart/form-data with files, per the GraphQL multipart request specification),
 //! `GET /graphql` for queries, media-type negotiation, status codes, authentication, batching,
 //! execution timeout, and GraphiQL.
 
@@ -14,6 +15,7 @@ use axum::body::to_bytes;
 use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
+use futures_util::{StreamExt, TryStreamExt};
 
 use super::error_response;
 use super::metrics::{OperationKind, Outcome};
@@ -27,6 +29,7 @@ use crate::ratelimit::RateStatus;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
+const MULTIPART: &str = "multipart/form-data";
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// The response media type the client accepts.
@@ -101,14 +104,18 @@ fn bearer(headers: &HeaderMap) -> Result<Option<String>, AppError> {
 }
 
 /// Authenticates the request; `Ok(None)` for requests without credentials.
-async fn principal(state: &AppState, headers: &HeaderMap) -> Result<Option<Principal>, AppError> {
+pub(crate) async fn principal(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Principal>, AppError> {
     match bearer(headers)? {
         Some(token) => Ok(Some(auth::authenticate(&state.db, &token).await?)),
         None => Ok(None),
     }
 }
 
-fn auth_failure(state: &AppState, error: AppError) -> Response {
+/// The response to a failed authentication: 401 with `WWW-Authenticate: Bearer`.
+pub(crate) fn auth_failure(state: &AppState, error: AppError) -> Response {
     state
         .metrics
         .record(OperationKind::Unknown, Outcome::Unauthenticated, 0.0);
@@ -190,19 +197,27 @@ async fn execute(
     incoming: Incoming,
     get_request: bool,
 ) -> Executed {
-    let started = Instant::now();
-    let meta = Arc::new(RequestMeta::new(
-        incoming.operation_name.clone(),
-        get_request,
-        rate_key,
-    ));
-    let mut request = async_graphql::Request::new(incoming.query)
-        .variables(incoming.variables)
-        .data(ctx.clone())
-        .data(meta.clone());
+    let mut request = async_graphql::Request::new(incoming.query).variables(incoming.variables);
     if let Some(name) = incoming.operation_name {
         request = request.operation_name(name);
     }
+    execute_request(state, ctx, rate_key, request, get_request).await
+}
+
+async fn execute_request(
+    state: &AppState,
+    ctx: &Arc<RequestCtx>,
+    rate_key: Option<String>,
+    request: async_graphql::Request,
+    get_request: bool,
+) -> Executed {
+    let started = Instant::now();
+    let meta = Arc::new(RequestMeta::new(
+        request.operation_name.clone(),
+        get_request,
+        rate_key,
+    ));
+    let request = request.data(ctx.clone()).data(meta.clone());
     let timeout = Duration::from_millis(state.config.execution_timeout_ms.max(1));
     let (response, timed_out) = match tokio::time::timeout(timeout, state.schema.execute(request))
         .await
@@ -326,10 +341,10 @@ pub async fn post_handler(State(state): State<AppState>, request: Request) -> Re
         .unwrap_or_default()
         .trim()
         .to_ascii_lowercase();
-    if content_type != JSON {
+    if content_type != JSON && content_type != MULTIPART {
         return error_response(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "send the request as application/json",
+            "send the request as application/json (or multipart/form-data with files)",
             "UNSUPPORTED_MEDIA_TYPE",
         );
     }
@@ -340,6 +355,9 @@ pub async fn post_handler(State(state): State<AppState>, request: Request) -> Re
             "NOT_ACCEPTABLE",
         );
     };
+    if content_type == MULTIPART {
+        return post_multipart(state, request, media).await;
+    }
     let addr = client_addr(&request);
     let limit = state.config.max_body_bytes;
     let body = match to_bytes(request.into_body(), limit).await {
@@ -465,27 +483,21 @@ async fn run_body(
                 );
                 return (refused, false);
             }
-            let mut incoming = Vec::with_capacity(items.len());
+            let mut requests = Vec::with_capacity(items.len());
             for item in items {
                 match parse_incoming(item) {
-                    Ok(i) => incoming.push(i),
+                    Ok(i) => {
+                        let mut request =
+                            async_graphql::Request::new(i.query).variables(i.variables);
+                        if let Some(name) = i.operation_name {
+                            request = request.operation_name(name);
+                        }
+                        requests.push(request);
+                    }
                     Err(message) => return (bad_request(message), false),
                 }
             }
-            let mut responses = Vec::with_capacity(incoming.len());
-            let mut last_rate = None;
-            let mut retry_after = None;
-            let mut completed = true;
-            for item in incoming {
-                let executed = execute(state, ctx, rate_key.clone(), item, false).await;
-                last_rate = executed.meta.rate.or(last_rate);
-                retry_after = executed.meta.retry_after.or(retry_after);
-                completed &= executed.completed;
-                responses.push(executed.response);
-            }
-            let mut response = json_response(StatusCode::OK, media, serialize(&responses));
-            rate_headers(response.headers_mut(), last_rate, retry_after);
-            (response, completed)
+            run_batch(state, ctx, rate_key, requests, media).await
         }
         other => {
             let incoming = match parse_incoming(other) {
@@ -495,6 +507,142 @@ async fn run_body(
             let executed = execute(state, ctx, rate_key, incoming, false).await;
             let completed = executed.completed;
             (respond(executed, media), completed)
+        }
+    }
+}
+
+/// Executes the operations of a batch in order; answers a JSON array.
+async fn run_batch(
+    state: &AppState,
+    ctx: &Arc<RequestCtx>,
+    rate_key: Option<String>,
+    requests: Vec<async_graphql::Request>,
+    media: MediaType,
+) -> (Response, bool) {
+    let mut responses = Vec::with_capacity(requests.len());
+    let mut last_rate = None;
+    let mut retry_after = None;
+    let mut completed = true;
+    for request in requests {
+        let executed = execute_request(state, ctx, rate_key.clone(), request, false).await;
+        last_rate = executed.meta.rate.or(last_rate);
+        retry_after = executed.meta.retry_after.or(retry_after);
+        completed &= executed.completed;
+        responses.push(executed.response);
+    }
+    let mut response = json_response(StatusCode::OK, media, serialize(&responses));
+    rate_headers(response.headers_mut(), last_rate, retry_after);
+    (response, completed)
+}
+
+/// Largest multipart request: the JSON body limit plus the most attachments a message takes at
+/// their largest size.
+fn multipart_limit(config: &crate::Config) -> usize {
+    config.max_body_bytes.saturating_add(
+        crate::attachments::MAX_PER_MESSAGE.saturating_mul(config.max_attachment_bytes),
+    )
+}
+
+/// `POST /graphql` as `multipart/form-data` per the GraphQL multipart request specification
+/// (files for `Upload` variables). Accepted only with an `Authorization: Bearer` header: browsers
+/// cannot add one to a cross-site form post, so this opens no CSRF hole. Files are spooled to
+/// temporary files while the body streams in, and the body is limited (see
+/// [`multipart_limit`]). `Idempotency-Key` is not supported here (a message's `externalId` makes
+/// sends idempotent).
+async fn post_multipart(state: AppState, request: Request, media: MediaType) -> Response {
+    let headers = request.headers().clone();
+    let has_bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"));
+    if !has_bearer {
+        return auth_failure(
+            &state,
+            AppError::Unauthenticated(
+                "multipart requests need an `Authorization: Bearer <token>` header".into(),
+            ),
+        );
+    }
+    let principal = match principal(&state, &headers).await {
+        Ok(p) => p,
+        Err(error) => return auth_failure(&state, error),
+    };
+    if headers.contains_key(IDEMPOTENCY_KEY) {
+        return bad_request(
+            "Idempotency-Key is not supported on multipart requests; give the message an externalId instead",
+        );
+    }
+    let limit = multipart_limit(&state.config);
+    let too_large = || {
+        error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("the multipart request body is larger than {limit} bytes"),
+            "PAYLOAD_TOO_LARGE",
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return too_large();
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let addr = client_addr(&request);
+    let exceeded = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = exceeded.clone();
+    let mut received = 0usize;
+    let body = request.into_body().into_data_stream().map(move |chunk| {
+        let chunk = chunk.map_err(std::io::Error::other)?;
+        received = received.saturating_add(chunk.len());
+        if received > limit {
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
+            return Err(std::io::Error::other("the multipart body is too large"));
+        }
+        Ok(chunk)
+    });
+    let parsed = async_graphql::http::receive_batch_body(
+        Some(content_type),
+        body.into_async_read(),
+        async_graphql::http::MultipartOptions::default(),
+    )
+    .await;
+    let batch = match parsed {
+        Ok(batch) => batch,
+        Err(_) if exceeded.load(std::sync::atomic::Ordering::Relaxed) => return too_large(),
+        Err(error) => return bad_request(format!("invalid multipart request: {error}")),
+    };
+    let rate_key = rate_key(&state, principal.as_ref(), addr);
+    let ctx = Arc::new(RequestCtx::new(state.clone(), principal));
+    match batch {
+        async_graphql::BatchRequest::Single(request) => {
+            if request.query.trim().is_empty() {
+                return bad_request("the request has no `query`");
+            }
+            let executed = execute_request(&state, &ctx, rate_key, request, false).await;
+            respond(executed, media)
+        }
+        async_graphql::BatchRequest::Batch(requests) => {
+            if requests.is_empty() {
+                return bad_request("the batch is empty");
+            }
+            if requests.len() > state.config.max_batch {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    &format!(
+                        "the batch has {} operations; the limit is {}",
+                        requests.len(),
+                        state.config.max_batch
+                    ),
+                    "QUERY_TOO_COMPLEX",
+                );
+            }
+            run_batch(&state, &ctx, rate_key, requests, media).await.0
         }
     }
 }

@@ -198,21 +198,27 @@ async fn every_type_is_created_with_its_address_and_defaults() {
     );
 }
 
-/// The payload of the latest event of a type.
-pub async fn last_payload(app: &TestApp, event_type: &str) -> Value {
+/// The payloads of the events of a type, oldest first.
+pub async fn payloads(app: &TestApp, event_type: &str) -> Vec<Value> {
     use sea_orm::{ConnectionTrait, Statement};
     let db = &app.state.db;
-    let row = db
-        .query_one_raw(Statement::from_string(
+    let rows = db
+        .query_all_raw(Statement::from_string(
             db.get_database_backend(),
             format!(
-                "SELECT CAST(payload AS TEXT) AS p FROM events WHERE event_type = '{event_type}' ORDER BY seq DESC LIMIT 1"
+                "SELECT CAST(payload AS TEXT) AS p FROM events WHERE event_type = '{event_type}' ORDER BY seq"
             ),
         ))
         .await
-        .unwrap()
         .unwrap();
-    serde_json::from_str(&row.try_get::<String>("", "p").unwrap()).unwrap()
+    rows.iter()
+        .map(|row| serde_json::from_str(&row.try_get::<String>("", "p").unwrap()).unwrap())
+        .collect()
+}
+
+/// The payload of the latest event of a type.
+pub async fn last_payload(app: &TestApp, event_type: &str) -> Value {
+    payloads(app, event_type).await.pop().unwrap()
 }
 
 fn error(field: &str, message: &str, code: &str) -> Value {

@@ -113,6 +113,8 @@ impl TestApp {
         let mut config = Config::with_database(url);
         config.db_max_connections = 5;
         config.shutdown_grace_seconds = 1;
+        // No background sweeps: statement-counting tests must see only their own requests.
+        config.pending_sweep_seconds = 0;
         configure(&mut config);
         let app = build_app(config).await.expect("build app");
         let state = app.state.clone();

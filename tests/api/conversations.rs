@@ -917,3 +917,53 @@ async fn anonymizing_a_conversation_needs_closing_or_force() {
     );
     assert_eq!(events(&app, "CONVERSATION_ANONYMIZED").await, 1);
 }
+
+#[tokio::test]
+async fn outbound_conversations_respect_opt_outs_and_address_the_contact() {
+    let app = TestApp::spawn().await;
+    let token = app.org.token.clone();
+    let (sms, ann) = sms_setup(&app).await;
+    let started = create_conversation(
+        &app,
+        &token,
+        json!({ "channelId": sms, "requesterId": ann, "direction": "OUTBOUND", "message": { "text": "Your code is 1234" } }),
+    )
+    .await;
+    let message = started["message"]["id"].clone();
+    let data = app
+        .data(
+            &token,
+            "query($id: ID!) { message(id: $id) { from to deliveryStatus } conversation(number: 1) { requester { lastContactedAt } } }",
+            json!({ "id": message }),
+        )
+        .await;
+    assert_eq!(
+        data["message"],
+        json!({ "from": "+4520000001", "to": ["+4520000002"], "deliveryStatus": "QUEUED" })
+    );
+    assert!(data["conversation"]["requester"]["lastContactedAt"].is_string());
+
+    let consent = app
+        .data(
+            &token,
+            "mutation($input: SetContactConsentInput!) { setContactConsent(input: $input) { userErrors { code } } }",
+            json!({ "input": { "contactId": ann, "channel": "SMS", "status": "OPTED_OUT", "source": "STOP" } }),
+        )
+        .await;
+    assert_eq!(consent["setContactConsent"]["userErrors"], json!([]));
+    let refused = create_conversation(
+        &app,
+        &token,
+        json!({ "channelId": sms, "requesterId": ann, "direction": "OUTBOUND", "message": { "text": "Sale!" } }),
+    )
+    .await;
+    assert_eq!(
+        refused["userErrors"],
+        json!([{ "field": ["input", "requesterId"], "code": "INVALID_STATE",
+            "message": "the contact opted out of SMS messages; nothing can be sent to them there until they opt in again" }])
+    );
+    assert_eq!(app.count("conversations").await, 1);
+    assert_eq!(app.count("messages").await, 1);
+    // The contact can still write in.
+    inbound(&app, &token, &sms, &ann, "STOP means stop").await;
+}

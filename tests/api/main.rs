@@ -5,7 +5,9 @@
 mod common;
 mod fixtures;
 
+mod activity;
 mod anonymization;
+mod attachments;
 mod auth;
 mod batching;
 mod channels;
@@ -17,9 +19,12 @@ mod groups;
 mod idempotency;
 mod inbox;
 mod limits;
+mod messages;
+mod notes;
 mod ops;
 mod queues;
 mod schema;
+mod search;
 mod tags;
 mod teams;
 mod tenancy;

@@ -1,5 +1,8 @@
 //! The load generator: N keep-alive HTTP/1.1 connections (hyper's low-level client), each sending
-//! one request after another, recording the latency of each.
+//! one request after another, recording the latency of each. The requests are either a fixed set
+//! sent in rotation, each answer compared byte for byte with the answer checked before the load
+//! ([`Requests::Rotate`]), or a new body for every request with its answer checked by a function
+//! ([`Requests::Generate`], for writes whose answers carry new ids).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,26 +17,43 @@ use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-/// One kind of request, sent again and again.
+/// Where requests go: `POST path` on a server with a bearer token.
 #[derive(Clone, Debug)]
 pub struct Target {
     /// Server address.
     pub addr: SocketAddr,
     /// Request path.
     pub path: &'static str,
-    /// Request body (JSON).
-    pub body: Bytes,
     authorization: HeaderValue,
     host: HeaderValue,
 }
 
+/// Makes the body of each request (argument: the connection's index).
+pub type MakeBody = Arc<dyn Fn(usize) -> Bytes + Send + Sync>;
+/// Checks an answer's body (the status must be 200 besides); `Err` says what is wrong.
+pub type CheckBody = Arc<dyn Fn(&[u8]) -> Result<(), String> + Send + Sync>;
+
+/// What a load run sends and how it checks the answers.
+#[derive(Clone)]
+pub enum Requests {
+    /// These `(request body, expected answer body)` pairs in rotation; connection `k` starts
+    /// with pair `k % n`.
+    Rotate(Arc<Vec<(Bytes, Bytes)>>),
+    /// A new body for every request, its answer checked by a function.
+    Generate {
+        /// Makes a body.
+        body: MakeBody,
+        /// Checks an answer.
+        check: CheckBody,
+    },
+}
+
 impl Target {
-    /// A `POST path` with a JSON body and a bearer token.
-    pub fn new(addr: SocketAddr, path: &'static str, body: Bytes, token: &str) -> Self {
+    /// `POST path` on `addr` with a bearer token.
+    pub fn new(addr: SocketAddr, path: &'static str, token: &str) -> Self {
         Self {
             addr,
             path,
-            body,
             authorization: HeaderValue::from_str(&format!("Bearer {token}"))
                 .unwrap_or(HeaderValue::from_static("Bearer -")),
             host: HeaderValue::from_str(&addr.to_string())
@@ -41,14 +61,14 @@ impl Target {
         }
     }
 
-    fn request(&self) -> anyhow::Result<Request<Full<Bytes>>> {
+    fn request(&self, body: Bytes) -> anyhow::Result<Request<Full<Bytes>>> {
         Ok(Request::builder()
             .method(Method::POST)
             .uri(self.path)
             .header(header::HOST, self.host.clone())
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::AUTHORIZATION, self.authorization.clone())
-            .body(Full::new(self.body.clone()))?)
+            .body(Full::new(body))?)
     }
 }
 
@@ -67,8 +87,9 @@ async fn connect(target: &Target) -> anyhow::Result<SendRequest<Full<Bytes>>> {
 async fn send(
     sender: &mut SendRequest<Full<Bytes>>,
     target: &Target,
+    body: Bytes,
 ) -> anyhow::Result<(StatusCode, Bytes)> {
-    let request = target.request()?;
+    let request = target.request(body)?;
     sender.ready().await?;
     let response = sender.send_request(request).await?;
     let status = response.status();
@@ -77,9 +98,9 @@ async fn send(
 }
 
 /// Sends one request on a new connection; for checking responses before the load.
-pub async fn send_once(target: &Target) -> anyhow::Result<(StatusCode, Bytes)> {
+pub async fn send_once(target: &Target, body: Bytes) -> anyhow::Result<(StatusCode, Bytes)> {
     let mut sender = connect(target).await?;
-    send(&mut sender, target).await
+    send(&mut sender, target, body).await
 }
 
 /// How to load a target.
@@ -103,6 +124,9 @@ pub struct Outcome {
     /// Failed requests over the whole run (warm-up included): transport errors, non-200 answers
     /// and bodies that differ from the expected one.
     pub errors: u64,
+    /// Requests answered correctly over the whole run, warm-up included (for checking what a
+    /// write load stored).
+    pub succeeded: u64,
     /// The first failure, for the report.
     pub first_error: Option<String>,
 }
@@ -123,6 +147,7 @@ impl Outcome {
         self.latencies_ns.extend(other.latencies_ns);
         self.measured += other.measured;
         self.errors += other.errors;
+        self.succeeded += other.succeeded;
         if self.first_error.is_none() {
             self.first_error = other.first_error;
         }
@@ -133,6 +158,7 @@ impl Outcome {
 struct ConnectionOutcome {
     latencies_ns: Vec<u64>,
     errors: u64,
+    succeeded: u64,
     first_error: Option<String>,
 }
 
@@ -146,21 +172,27 @@ impl ConnectionOutcome {
 }
 
 /// Loads `target` with `load.concurrency` connections for `load.warmup + load.measure`; every
-/// answer must be 200 with exactly `expected` as its body.
-pub async fn run(target: Target, expected: Bytes, load: Load) -> anyhow::Result<Outcome> {
+/// answer must be 200 and pass the check of `requests`.
+pub async fn run(target: Target, requests: Requests, load: Load) -> anyhow::Result<Outcome> {
     if load.concurrency == 0 {
         bail!("the concurrency must be at least 1");
     }
+    if let Requests::Rotate(pairs) = &requests
+        && pairs.is_empty()
+    {
+        bail!("no requests to send");
+    }
     let target = Arc::new(target);
-    let expected = Arc::new(expected);
     let start = Instant::now();
     let measure_from = start + load.warmup;
     let end = measure_from + load.measure;
     let tasks: Vec<_> = (0..load.concurrency)
-        .map(|_| {
+        .map(|index| {
             let target = target.clone();
-            let expected = expected.clone();
-            tokio::spawn(async move { connection(&target, &expected, measure_from, end).await })
+            let requests = requests.clone();
+            tokio::spawn(
+                async move { connection(&target, &requests, index, measure_from, end).await },
+            )
         })
         .collect();
     let mut outcome = Outcome {
@@ -171,6 +203,7 @@ pub async fn run(target: Target, expected: Bytes, load: Load) -> anyhow::Result<
         let mut one = task.await.context("a load connection panicked")?;
         outcome.latencies_ns.append(&mut one.latencies_ns);
         outcome.errors += one.errors;
+        outcome.succeeded += one.succeeded;
         if outcome.first_error.is_none() {
             outcome.first_error = one.first_error;
         }
@@ -181,7 +214,8 @@ pub async fn run(target: Target, expected: Bytes, load: Load) -> anyhow::Result<
 /// One connection's loop; reconnects after a transport error.
 async fn connection(
     target: &Target,
-    expected: &Bytes,
+    requests: &Requests,
+    index: usize,
     measure_from: Instant,
     end: Instant,
 ) -> ConnectionOutcome {
@@ -189,6 +223,7 @@ async fn connection(
         latencies_ns: Vec::with_capacity(16 * 1024),
         ..ConnectionOutcome::default()
     };
+    let mut next = index;
     while Instant::now() < end {
         let mut sender = match connect(target).await {
             Ok(sender) => sender,
@@ -199,19 +234,44 @@ async fn connection(
             }
         };
         loop {
+            let (body, expected) = match requests {
+                Requests::Rotate(pairs) => {
+                    let (body, expected) = &pairs[next % pairs.len()];
+                    next += 1;
+                    (body.clone(), Some(expected))
+                }
+                Requests::Generate { body, .. } => (body(index), None),
+            };
             let started = Instant::now();
             if started >= end {
                 break;
             }
-            let result = send(&mut sender, target).await;
+            let result = send(&mut sender, target, body).await;
             let finished = Instant::now();
             match result {
-                Ok((StatusCode::OK, body)) if body == **expected => {
-                    if started >= measure_from && finished <= end {
-                        let nanos = finished.duration_since(started).as_nanos();
-                        outcome
-                            .latencies_ns
-                            .push(u64::try_from(nanos).unwrap_or(u64::MAX));
+                Ok((StatusCode::OK, body)) => {
+                    let verdict = match (requests, expected) {
+                        (_, Some(expected)) if body == *expected => Ok(()),
+                        (_, Some(_)) => Err("the answer differs from the checked one".to_string()),
+                        (Requests::Generate { check, .. }, None) => check(&body),
+                        (Requests::Rotate(_), None) => Err("no expected answer".to_string()),
+                    };
+                    match verdict {
+                        Ok(()) => {
+                            outcome.succeeded += 1;
+                            if started >= measure_from && finished <= end {
+                                let nanos = finished.duration_since(started).as_nanos();
+                                outcome
+                                    .latencies_ns
+                                    .push(u64::try_from(nanos).unwrap_or(u64::MAX));
+                            }
+                        }
+                        Err(why) => outcome.fail(|| {
+                            format!(
+                                "{why}: {}",
+                                String::from_utf8_lossy(&body[..body.len().min(300)])
+                            )
+                        }),
                     }
                 }
                 Ok((status, body)) => outcome.fail(|| {

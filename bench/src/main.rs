@@ -1,9 +1,11 @@
 //! `bench`: load benchmark of the GraphQL server against a plain axum handler doing the same work.
 //!
 //! ```text
-//! cargo run --release -p bench -- [--scenario viewer] [--seconds 10] [--warmup 2]
-//!     [--concurrency 32] [--server-threads 1] [--client-threads 1] [--no-pin] [--json]
-//!     [--database-url postgres://...] [--users 50] [--contacts 100000]
+//! cargo run --release -p bench -- [--scenario viewer,contacts,inbox,send] [--seconds 10]
+//!     [--warmup 2] [--rounds 3] [--concurrency 1,32] [--server-threads 1] [--client-threads 1]
+//!     [--no-pin] [--json] [--database-url postgres://...] [--fresh-database] [--keep-database]
+//!     [--sqlite-synchronous normal|full] [--users 50] [--contacts 100000]
+//!     [--conversations 100000] [--messages-per-conversation 10]
 //! ```
 //!
 //! In one process it
@@ -16,8 +18,23 @@
 //! 3. checks that both answer the same JSON (aborting if not), then loads each for `--warmup`
 //!    seconds (not counted) and `--seconds` seconds with `--concurrency` keep-alive HTTP/1.1
 //!    connections, GraphQL first, and prints requests/s, latency percentiles, errors and the ratio
-//!    `graphql_rps / plain_rps` (target >= 0.7). Any error (transport, non-200, or a body other than
-//!    the checked one) makes the run invalid and the exit status non-zero.
+//!    `graphql_rps / plain_rps` (target >= 0.7; for `inbox` the target is `graphql_p50 /
+//!    plain_p50 <= 1.5`). Any error (transport, non-200, or a body other than the checked one)
+//!    makes the run invalid and the exit status non-zero.
+//!
+//! Each scenario runs at each of its concurrency levels (`--concurrency` overrides them all):
+//! `viewer` and `contacts` at 32, `inbox` at 1 (latency) and 32 (throughput), `send` at 1, 8 and
+//! 64. Read scenarios send a fixed set of bodies in rotation and every answer must equal the
+//! checked one byte for byte; `send` makes a new body (a new `externalId`) for every request,
+//! checks every answer, and after each load counts the messages stored in its conversations:
+//! exactly one per answered request, or the run is invalid. For `send` it also runs the plain
+//! handler's transaction without HTTP (`raw-db`, the database's own rate).
+//!
+//! The durability settings in effect are read back from the database and printed (`SQLite`:
+//! `journal_mode`, `synchronous`, by default the server's default, `--sqlite-synchronous` to
+//! choose; PostgreSQL: `synchronous_commit`, `fsync`). With `--fresh-database` and a PostgreSQL
+//! URL the benchmark creates a new database `bench_<time>` on that server, runs there and drops it
+//! at the end (unless `--keep-database`).
 //!
 //! The server and the load generator run on separate tokio runtimes (`--server-threads` and
 //! `--client-threads` workers, 1 each by default). Unless `--no-pin`, the server's threads are
@@ -30,23 +47,26 @@
 //! nothing, on both servers alike.
 
 mod contacts;
+mod inbox;
 mod load;
 mod pin;
 mod scenario;
+mod send;
 mod server;
 mod stats;
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
+use axum::body::Bytes;
 use clap::Parser;
+use sea_orm::ConnectionTrait;
+use switchboard::config::SqliteSync;
 
-use load::{Load, Target};
-use scenario::Scenario;
+use load::{Load, Requests, Target};
+use scenario::{Plan, Scenario};
 use stats::{ScenarioResult, Summary};
-
-/// The ratio `graphql_rps / plain_rps` aimed for.
-const TARGET_RATIO: f64 = 0.7;
 
 /// Load benchmark: the GraphQL server against a plain axum handler doing the same work.
 #[derive(Parser, Debug)]
@@ -56,17 +76,18 @@ struct Args {
     #[arg(long, value_enum, value_delimiter = ',')]
     scenario: Vec<Scenario>,
 
-    /// Concurrent keep-alive connections.
-    #[arg(long, default_value_t = 32)]
-    concurrency: usize,
+    /// Concurrent keep-alive connections (comma-separated levels); by default each scenario's
+    /// own levels (viewer, contacts: 32; inbox: 1,32; send: 1,8,64).
+    #[arg(long, value_delimiter = ',')]
+    concurrency: Vec<usize>,
 
     /// Seconds measured per server in each round.
     #[arg(long, default_value_t = 10.0)]
     seconds: f64,
 
-    /// Rounds per scenario. Each round loads both servers, alternating which goes first; the
-    /// reported ratio is the median of the rounds' ratios, so a burst of noise on a shared machine
-    /// moves one round, not the result.
+    /// Rounds per scenario and level. Each round loads both servers, alternating which goes
+    /// first; the reported ratio is the median of the rounds' ratios, so a burst of noise on a
+    /// shared machine moves one round, not the result.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
 
@@ -99,6 +120,19 @@ struct Args {
     #[arg(long)]
     database_url: Option<String>,
 
+    /// With a PostgreSQL `--database-url`: create a new database `bench_<time>` on that server
+    /// and run there (dropped at the end unless `--keep-database`).
+    #[arg(long)]
+    fresh_database: bool,
+
+    /// Keep the database `--fresh-database` created.
+    #[arg(long)]
+    keep_database: bool,
+
+    /// SQLite `synchronous` level (the server's default unless given).
+    #[arg(long, value_enum)]
+    sqlite_synchronous: Option<SqliteSync>,
+
     /// Users seeded besides the owner.
     #[arg(long, default_value_t = 50)]
     users: usize,
@@ -107,9 +141,22 @@ struct Args {
     #[arg(long, default_value_t = 100_000)]
     contacts: usize,
 
+    /// Conversations seeded for the `inbox` and `send` scenarios (none when neither runs).
+    #[arg(long, default_value_t = 100_000)]
+    conversations: usize,
+
+    /// Messages per seeded conversation.
+    #[arg(long, default_value_t = 10)]
+    messages_per_conversation: usize,
+
     /// Print the results as one JSON object instead of a table.
     #[arg(long)]
     json: bool,
+
+    /// After seeding, print the owner's token and wait this many seconds before loading, to
+    /// probe the servers by hand (e.g. with curl).
+    #[arg(long, default_value_t = 0)]
+    hold: u64,
 }
 
 fn seconds(value: f64, name: &str) -> anyhow::Result<Duration> {
@@ -118,84 +165,169 @@ fn seconds(value: f64, name: &str) -> anyhow::Result<Duration> {
 
 /// What the check before loading found.
 struct Checked {
-    graphql_body: axum::body::Bytes,
-    plain_body: axum::body::Bytes,
+    /// What to send the GraphQL server and how to check its answers.
+    graphql: Requests,
+    /// The same for the plain server.
+    plain: Requests,
+    /// Whether both sides' answers were byte-identical (`None` for writes).
+    identical_bytes: Option<bool>,
     /// SQL statements of one request: GraphQL, plain.
     statements: [u64; 2],
+    /// Writes: SQL statements of one raw-db transaction.
+    raw_statements: u64,
 }
 
-/// Sends the request of both sides; fails unless both answer 200 with equal JSON, and counts the
-/// SQL statements of one request of each.
-async fn verify(
-    graphql: Target,
-    plain: Target,
-    counter: server::Statements,
-) -> anyhow::Result<Checked> {
-    let mut bodies = Vec::new();
-    let mut statements = [0; 2];
-    for (i, (name, target)) in [("graphql", &graphql), ("plain", &plain)]
-        .into_iter()
-        .enumerate()
-    {
-        // The fewest statements of five requests: a write recording the token's use (at most once
-        // a minute, off the request path) may land during one of them.
-        let mut fewest = u64::MAX;
-        let mut answer = None;
-        for _ in 0..5 {
-            let before = counter.get();
-            let (status, body) = load::send_once(target)
-                .await
-                .with_context(|| format!("the {name} check request failed"))?;
-            fewest = fewest.min(counter.get() - before);
-            answer = Some((status, body));
-        }
-        statements[i] = fewest;
-        let Some((status, body)) = answer else {
-            bail!("no {name} check request was sent");
-        };
+/// Sends `body` `times` times; returns the last answer and the fewest statements one took (a
+/// write recording the token's use, at most once a minute and off the request path, may land
+/// during one of them).
+async fn probe(
+    target: &Target,
+    body: &Bytes,
+    times: usize,
+    counter: &server::Statements,
+    name: &str,
+) -> anyhow::Result<(Bytes, u64)> {
+    let mut fewest = u64::MAX;
+    let mut answer = None;
+    for _ in 0..times {
+        let before = counter.get();
+        let (status, answer_body) = load::send_once(target, body.clone())
+            .await
+            .with_context(|| format!("the {name} check request failed"))?;
+        fewest = fewest.min(counter.get() - before);
         if status != hyper::StatusCode::OK {
             bail!(
                 "the {name} server answered {status}: {}",
-                String::from_utf8_lossy(&body)
+                String::from_utf8_lossy(&answer_body)
             );
         }
-        bodies.push(body);
+        answer = Some(answer_body);
     }
-    let [graphql_body, plain_body] =
-        <[_; 2]>::try_from(bodies).map_err(|_| anyhow::anyhow!("expected two check responses"))?;
-    let graphql_json: serde_json::Value =
-        serde_json::from_slice(&graphql_body).context("the GraphQL answer is not JSON")?;
-    let plain_json: serde_json::Value =
-        serde_json::from_slice(&plain_body).context("the plain answer is not JSON")?;
-    if graphql_json != plain_json {
-        bail!(
-            "the answers differ:\n  graphql: {}\n  plain:   {}",
-            String::from_utf8_lossy(&graphql_body),
-            String::from_utf8_lossy(&plain_body)
-        );
+    let answer = answer.with_context(|| format!("no {name} check request was sent"))?;
+    Ok((answer, fewest))
+}
+
+/// Checks both sides before loading: for fixed requests, that both answer each with equal JSON
+/// and no errors (the answers become the expected ones); for writes, that every answer passes
+/// the check. Counts the SQL statements of one request of each side.
+async fn verify(plan: &Plan, counter: server::Statements) -> anyhow::Result<Checked> {
+    match &plan.requests {
+        scenario::Requests::Fixed(bodies) => {
+            let mut graphql_pairs = Vec::new();
+            let mut plain_pairs = Vec::new();
+            let mut statements = [0; 2];
+            let mut identical = true;
+            for body in bodies {
+                let (graphql_body, graphql_statements) =
+                    probe(&plan.graphql, body, 5, &counter, "graphql").await?;
+                let (plain_body, plain_statements) =
+                    probe(&plan.plain, body, 5, &counter, "plain").await?;
+                statements[0] = statements[0].max(graphql_statements);
+                statements[1] = statements[1].max(plain_statements);
+                let graphql_json: serde_json::Value = serde_json::from_slice(&graphql_body)
+                    .context("the GraphQL answer is not JSON")?;
+                let plain_json: serde_json::Value =
+                    serde_json::from_slice(&plain_body).context("the plain answer is not JSON")?;
+                if graphql_json != plain_json {
+                    bail!(
+                        "the answers differ for {}:\n  graphql: {}\n  plain:   {}",
+                        String::from_utf8_lossy(body),
+                        String::from_utf8_lossy(&graphql_body),
+                        String::from_utf8_lossy(&plain_body)
+                    );
+                }
+                if graphql_json.get("errors").is_some() || graphql_json.get("data").is_none() {
+                    bail!(
+                        "the GraphQL answer has errors: {}",
+                        String::from_utf8_lossy(&graphql_body)
+                    );
+                }
+                identical &= graphql_body == plain_body;
+                graphql_pairs.push((body.clone(), graphql_body));
+                plain_pairs.push((body.clone(), plain_body));
+            }
+            Ok(Checked {
+                graphql: Requests::Rotate(Arc::new(graphql_pairs)),
+                plain: Requests::Rotate(Arc::new(plain_pairs)),
+                identical_bytes: Some(identical),
+                statements,
+                raw_statements: 0,
+            })
+        }
+        scenario::Requests::Generate { body, check } => {
+            let mut statements = [0; 2];
+            for (i, name, target) in [(0, "graphql", &plan.graphql), (1, "plain", &plan.plain)] {
+                let mut fewest = u64::MAX;
+                for _ in 0..5 {
+                    let (answer, count) = probe(target, &body(0), 1, &counter, name).await?;
+                    check(&answer).map_err(|why| {
+                        anyhow::anyhow!(
+                            "the {name} answer is wrong ({why}): {}",
+                            String::from_utf8_lossy(&answer)
+                        )
+                    })?;
+                    fewest = fewest.min(count);
+                }
+                statements[i] = fewest;
+            }
+            let requests = Requests::Generate {
+                body: body.clone(),
+                check: check.clone(),
+            };
+            Ok(Checked {
+                graphql: requests.clone(),
+                plain: requests,
+                identical_bytes: None,
+                statements,
+                raw_statements: 0,
+            })
+        }
     }
-    if graphql_json.get("errors").is_some() || graphql_json.get("data").is_none() {
-        bail!(
-            "the GraphQL answer has errors: {}",
-            String::from_utf8_lossy(&graphql_body)
-        );
-    }
-    Ok(Checked {
-        graphql_body,
-        plain_body,
-        statements,
+}
+
+/// A new database on the PostgreSQL server of `url`; returns its URL and name.
+fn create_database(
+    runtime: &tokio::runtime::Runtime,
+    url: &str,
+) -> anyhow::Result<(String, String)> {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
+    let name = format!("bench_{nanos}");
+    let (base, _) = url
+        .rsplit_once('/')
+        .context("the database URL has no database name")?;
+    let admin = url.to_string();
+    let statement = format!("CREATE DATABASE {name}");
+    pin::run_on(runtime, async move {
+        let db = sea_orm::Database::connect(admin).await?;
+        db.execute_unprepared(&statement).await?;
+        db.close().await?;
+        Ok(())
     })
+    .context("cannot create the database")?;
+    Ok((format!("{base}/{name}"), name))
+}
+
+fn drop_database(runtime: &tokio::runtime::Runtime, url: &str, name: &str) -> anyhow::Result<()> {
+    let admin = url.to_string();
+    let statement = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+    pin::run_on(runtime, async move {
+        let db = sea_orm::Database::connect(admin).await?;
+        db.execute_unprepared(&statement).await?;
+        db.close().await?;
+        Ok(())
+    })
+    .context("cannot drop the database")
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let load = Load {
-        concurrency: args.concurrency,
-        warmup: seconds(args.warmup, "warmup")?,
-        measure: seconds(args.seconds, "seconds")?,
-    };
-    if load.measure.is_zero() {
+    let warmup = seconds(args.warmup, "warmup")?;
+    let measure = seconds(args.seconds, "seconds")?;
+    if measure.is_zero() {
         bail!("--seconds must be more than 0");
+    }
+    if args.concurrency.contains(&0) {
+        bail!("--concurrency levels must be at least 1");
     }
     let (server_core, client_core) = if args.no_pin {
         (None, None)
@@ -218,104 +350,193 @@ fn main() -> anyhow::Result<()> {
     } else {
         0
     };
-    let servers = server::start(
+    let inbox = (scenarios.contains(&Scenario::Inbox) || scenarios.contains(&Scenario::Send))
+        .then_some((args.conversations, args.messages_per_conversation));
+    let mut created = None;
+    let mut database_url = args.database_url.clone();
+    if args.fresh_database {
+        match &args.database_url {
+            Some(url) if url.starts_with("postgres") => {
+                let (new_url, name) = create_database(&client_runtime, url)?;
+                eprintln!("bench: created database {name}");
+                database_url = Some(new_url);
+                created = Some((url.clone(), name));
+            }
+            _ => bail!("--fresh-database needs a PostgreSQL --database-url"),
+        }
+    }
+    let outcome = run(
+        &args,
+        &scenarios,
         &server_runtime,
-        args.database_url.clone(),
-        args.users,
-        contacts,
-    )?;
+        &client_runtime,
+        server::Options {
+            database_url,
+            sqlite_synchronous: args.sqlite_synchronous,
+            extra_users: args.users,
+            contacts,
+            inbox,
+        },
+        (warmup, measure),
+        (server_core, client_core),
+    );
+    if let Some((url, name)) = created {
+        if args.keep_database {
+            eprintln!("bench: kept database {name}");
+        } else {
+            drop_database(&client_runtime, &url, &name)?;
+            eprintln!("bench: dropped database {name}");
+        }
+    }
+    outcome
+}
+
+type Cores = (Option<core_affinity::CoreId>, Option<core_affinity::CoreId>);
+
+fn run(
+    args: &Args,
+    scenarios: &[Scenario],
+    server_runtime: &tokio::runtime::Runtime,
+    client_runtime: &tokio::runtime::Runtime,
+    options: server::Options,
+    (warmup, measure): (Duration, Duration),
+    (server_core, client_core): Cores,
+) -> anyhow::Result<()> {
+    let servers = server::start(server_runtime, options)?;
     let env = servers.env.clone();
     let pinning = match (server_core, client_core) {
         (Some(s), Some(c)) => format!("server on core {}, load generator on core {}", s.id, c.id),
         _ => "not pinned".into(),
     };
     eprintln!(
-        "bench: {} with {} users and {} contacts; graphql on {}, plain on {}; {} server thread(s), {} client \
-         thread(s), {pinning}; {} connections, {:?} warm-up + {:?} measured per server",
+        "bench: {} ({}) with {} users and {} contacts (seeded in {:.1} s); graphql on {}, plain on \
+         {}; {} server thread(s), {} client thread(s), {pinning}; {:?} warm-up + {:?} measured \
+         per server and round, {} round(s)",
         env.backend,
+        env.durability,
         env.users,
         env.contacts,
+        env.contacts_seed_seconds,
         env.graphql,
         env.plain,
         args.server_threads.max(1),
         args.client_threads.max(1),
-        load.concurrency,
-        load.warmup,
-        load.measure,
+        warmup,
+        measure,
+        args.rounds.max(1),
     );
-
-    let mut results = Vec::new();
-    for scenario in scenarios {
-        let plan = scenario.plan(&env);
-        let (graphql, plain) = (plan.graphql, plan.plain);
-        let checked = pin::run_on(
-            &client_runtime,
-            verify(graphql.clone(), plain.clone(), env.statements.clone()),
-        )
-        .with_context(|| format!("scenario {}: the check failed", scenario.name()))?;
-        let (graphql_body, plain_body) = (checked.graphql_body, checked.plain_body);
-        let identical_bytes = graphql_body == plain_body;
+    if let Some(inbox) = &env.inbox {
         eprintln!(
-            "bench: {}: answers equal (bytes identical: {identical_bytes}); SQL statements per \
-             request: graphql {}, plain {}; loading",
+            "bench: inbox seeded: {} conversations, {} messages, {} contacts in {:.1} s; \
+             statistics refreshed in {:.1} s",
+            inbox.conversations,
+            inbox.messages,
+            inbox.contacts,
+            inbox.seed_seconds,
+            env.statistics_seconds
+        );
+    }
+
+    if args.hold > 0 {
+        eprintln!(
+            "bench: holding {} s; token {} (graphql http://{}/graphql, plain http://{})",
+            args.hold, env.owner_token, env.graphql, env.plain
+        );
+        std::thread::sleep(Duration::from_secs(args.hold));
+    }
+    let mut results = Vec::new();
+    for &scenario in scenarios {
+        let plan = pin::run_on(client_runtime, {
+            let env = env.clone();
+            async move { scenario.plan(&env).await }
+        })
+        .with_context(|| format!("scenario {}: cannot plan the requests", scenario.name()))?;
+        let plan = Arc::new(plan);
+        let checked = pin::run_on(client_runtime, {
+            let plan = plan.clone();
+            let counter = env.statements.clone();
+            async move { verify(&plan, counter).await }
+        })
+        .with_context(|| format!("scenario {}: the check failed", scenario.name()))?;
+        let mut checked = checked;
+        if let Some(conversations) = &plan.writes {
+            let (db, counter, org, user) = (
+                env.db.clone(),
+                env.statements.clone(),
+                env.org_id,
+                env.owner_id,
+            );
+            let conversation = conversations.first().copied().unwrap_or_default();
+            checked.raw_statements = pin::run_on(server_runtime, async move {
+                let before = counter.get();
+                let nanos = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos();
+                send::write(
+                    &db,
+                    org,
+                    user,
+                    conversation,
+                    "check",
+                    &format!("check-{nanos}"),
+                )
+                .await?
+                .context("the raw-db write found no conversation")?;
+                Ok(counter.get() - before)
+            })?;
+        }
+        eprintln!(
+            "bench: {}: {} request(s) checked{}; SQL statements per request: graphql {}, plain \
+             {}; loading",
             scenario.name(),
+            match &plan.requests {
+                scenario::Requests::Fixed(bodies) => bodies.len(),
+                scenario::Requests::Generate { .. } => 5,
+            },
+            match checked.identical_bytes {
+                Some(identical) => format!(", answers equal (bytes identical: {identical})"),
+                None => ", answers valid".into(),
+            },
             checked.statements[0],
             checked.statements[1]
         );
-        let mut graphql_outcome = load::Outcome::default();
-        let mut plain_outcome = load::Outcome::default();
-        let mut round_ratios = Vec::new();
-        for round in 0..args.rounds.max(1) {
-            let order = if round % 2 == 0 {
-                [true, false]
-            } else {
-                [false, true]
+        let levels = if args.concurrency.is_empty() {
+            scenario.default_levels()
+        } else {
+            args.concurrency.clone()
+        };
+        for concurrency in levels {
+            let load = Load {
+                concurrency,
+                warmup,
+                measure,
             };
-            let mut rps = [0.0_f64; 2];
-            for is_graphql in order {
-                let (target, body, total) = if is_graphql {
-                    (&graphql, &graphql_body, &mut graphql_outcome)
-                } else {
-                    (&plain, &plain_body, &mut plain_outcome)
-                };
-                let outcome = pin::run_on(
-                    &client_runtime,
-                    load::run(target.clone(), body.clone(), load),
-                )?;
-                rps[usize::from(!is_graphql)] = outcome.rps();
-                total.absorb(outcome);
-            }
-            let ratio = if rps[1] > 0.0 { rps[0] / rps[1] } else { 0.0 };
-            eprintln!(
-                "bench: {} round {}: graphql {:.0} req/s, plain {:.0} req/s, ratio {ratio:.3}",
-                scenario.name(),
-                round + 1,
-                rps[0],
-                rps[1]
-            );
-            round_ratios.push(ratio);
+            results.push(run_level(
+                scenario,
+                &env,
+                &plan,
+                &checked,
+                load,
+                args.rounds.max(1),
+                server_runtime,
+                client_runtime,
+            )?);
         }
-        results.push(ScenarioResult::new(
-            scenario.name(),
-            identical_bytes,
-            Summary::new("graphql", graphql_outcome, checked.statements[0]),
-            Summary::new("plain", plain_outcome, checked.statements[1]),
-            round_ratios,
-            TARGET_RATIO,
-        ));
     }
-    servers.stop(&server_runtime)?;
+    servers.stop(server_runtime)?;
 
     let valid = results.iter().all(|r| r.valid);
     if args.json {
         let output = serde_json::json!({
             "config": {
                 "backend": env.backend,
+                "durability": env.durability,
                 "users": env.users,
                 "contacts": env.contacts,
-                "concurrency": load.concurrency,
-                "warmup_seconds": load.warmup.as_secs_f64(),
-                "seconds": load.measure.as_secs_f64(),
+                "conversations": env.inbox.as_ref().map(|i| i.conversations),
+                "messages": env.inbox.as_ref().map(|i| i.messages),
+                "inbox_seed_seconds": env.inbox.as_ref().map(|i| i.seed_seconds),
+                "statistics_seconds": env.statistics_seconds,
+                "warmup_seconds": warmup.as_secs_f64(),
+                "seconds": measure.as_secs_f64(),
                 "rounds": args.rounds.max(1),
                 "server_threads": args.server_threads.max(1),
                 "client_threads": args.client_threads.max(1),
@@ -333,4 +554,126 @@ fn main() -> anyhow::Result<()> {
         bail!("invalid run: some requests failed");
     }
     Ok(())
+}
+
+/// Loads one scenario at one concurrency for `rounds` rounds.
+#[allow(clippy::too_many_arguments)]
+fn run_level(
+    scenario: Scenario,
+    env: &server::Env,
+    plan: &Plan,
+    checked: &Checked,
+    load: Load,
+    rounds: usize,
+    server_runtime: &tokio::runtime::Runtime,
+    client_runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<ScenarioResult> {
+    let name = format!("{}@{}", scenario.name(), load.concurrency);
+    let stored = |conversations: &Arc<Vec<uuid::Uuid>>| {
+        let db = env.db.clone();
+        let conversations = conversations.clone();
+        pin::run_on(server_runtime, async move {
+            Ok(send::stored(&db, &conversations).await?)
+        })
+    };
+    let stored_before = match &plan.writes {
+        Some(conversations) => Some(stored(conversations)?),
+        None => None,
+    };
+    let mut graphql_outcome = load::Outcome::default();
+    let mut plain_outcome = load::Outcome::default();
+    let mut raw_outcome = plan.writes.as_ref().map(|_| load::Outcome::default());
+    let mut round_ratios = Vec::new();
+    for round in 0..rounds {
+        // 0: graphql, 1: plain, 2: raw-db; who goes first alternates.
+        let mut order = vec![0, 1];
+        if raw_outcome.is_some() {
+            order.push(2);
+        }
+        let sides = order.len();
+        order.rotate_left(round % sides);
+        let mut rps = [0.0_f64; 3];
+        for side in order {
+            let outcome = match side {
+                0 => pin::run_on(
+                    client_runtime,
+                    load::run(plan.graphql.clone(), checked.graphql.clone(), load),
+                )?,
+                1 => pin::run_on(
+                    client_runtime,
+                    load::run(plan.plain.clone(), checked.plain.clone(), load),
+                )?,
+                _ => {
+                    let conversations = plan.writes.clone().unwrap_or_default();
+                    pin::run_on(
+                        server_runtime,
+                        send::raw_db(
+                            env.db.clone(),
+                            env.org_id,
+                            env.owner_id,
+                            conversations,
+                            load.concurrency,
+                            load.warmup,
+                            load.measure,
+                        ),
+                    )?
+                }
+            };
+            rps[side] = outcome.rps();
+            match side {
+                0 => graphql_outcome.absorb(outcome),
+                1 => plain_outcome.absorb(outcome),
+                _ => {
+                    if let Some(raw) = raw_outcome.as_mut() {
+                        raw.absorb(outcome);
+                    }
+                }
+            }
+        }
+        let ratio = if rps[1] > 0.0 { rps[0] / rps[1] } else { 0.0 };
+        eprintln!(
+            "bench: {name} round {}: graphql {:.0} req/s, plain {:.0} req/s{}, ratio {ratio:.3}",
+            round + 1,
+            rps[0],
+            rps[1],
+            if raw_outcome.is_some() {
+                format!(", raw-db {:.0} tx/s", rps[2])
+            } else {
+                String::new()
+            }
+        );
+        round_ratios.push(ratio);
+    }
+    let stored_check = match (&plan.writes, stored_before) {
+        (Some(conversations), Some(before)) => {
+            let after = stored(conversations)?;
+            let answered = graphql_outcome.succeeded
+                + plain_outcome.succeeded
+                + raw_outcome.as_ref().map_or(0, |r| r.succeeded);
+            let added = u64::try_from(after - before).unwrap_or(0);
+            Some((
+                added == answered,
+                format!(
+                    "messages stored during the load: {added}; requests answered (graphql {} + \
+                     plain {} + raw-db {}): {answered}{}",
+                    graphql_outcome.succeeded,
+                    plain_outcome.succeeded,
+                    raw_outcome.as_ref().map_or(0, |r| r.succeeded),
+                    if added == answered { "" } else { " MISMATCH" }
+                ),
+            ))
+        }
+        _ => None,
+    };
+    Ok(ScenarioResult::new(
+        name,
+        load.concurrency,
+        checked.identical_bytes,
+        Summary::new("graphql", graphql_outcome, checked.statements[0]),
+        Summary::new("plain", plain_outcome, checked.statements[1]),
+        raw_outcome.map(|raw| Summary::new("raw-db", raw, checked.raw_statements)),
+        round_ratios,
+        scenario.criterion(),
+        stored_check,
+    ))
 }

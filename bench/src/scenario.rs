@@ -3,8 +3,12 @@
 //! of their throughputs is the cost of the GraphQL layer.
 //!
 //! To add a scenario: add a variant to [`Scenario`] (and to [`Scenario::ALL`]), its plain handler to
-//! [`plain_routes`], and its requests to [`Scenario::plan`].
+//! [`plain_routes`], its requests to [`Scenario::plan`], its levels and target to
+//! [`Scenario::default_levels`] and [`Scenario::criterion`].
 
+use std::sync::Arc;
+
+use anyhow::Context;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -15,7 +19,7 @@ use clap::ValueEnum;
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
 
-use crate::load::Target;
+use crate::load::{CheckBody, MakeBody, Target};
 use crate::server::Env;
 
 /// A benchmark scenario.
@@ -25,47 +29,164 @@ pub enum Scenario {
     Viewer,
     /// A page of 100 contacts with tags and custom attributes among `--contacts` contacts.
     Contacts,
+    /// The inbox: a page of 50 conversations with requester, assignee, queue, tags, last message
+    /// and author, and unread count, among `--conversations` conversations (see `inbox.rs`).
+    Inbox,
+    /// `sendMessage` against raw inserts of the same rows (see `send.rs`).
+    Send,
+}
+
+/// What a scenario must reach to meet its target.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+pub enum Criterion {
+    /// `graphql_rps / plain_rps` at least this.
+    Throughput(f64),
+    /// `graphql_p50 / plain_p50` at most this.
+    Latency(f64),
+}
+
+/// How the requests of a scenario are made.
+pub enum Requests {
+    /// The same bodies for both sides, sent in rotation; both sides must answer each with the
+    /// same JSON.
+    Fixed(Vec<Bytes>),
+    /// A new body for every request (writes), its answer checked by a function.
+    Generate {
+        /// Makes a body (argument: the client's index).
+        body: MakeBody,
+        /// Checks an answer.
+        check: CheckBody,
+    },
 }
 
 /// The two sides of a scenario.
 pub struct Plan {
-    /// The request to the GraphQL server.
+    /// The GraphQL server.
     pub graphql: Target,
-    /// The equivalent request to the plain handler.
+    /// The plain handler.
     pub plain: Target,
+    /// What both are sent.
+    pub requests: Requests,
+    /// For writes: the conversations written to (to check that every answered request stored
+    /// one message), and whether to measure the database alone too.
+    pub writes: Option<Arc<Vec<uuid::Uuid>>>,
 }
 
 impl Scenario {
     /// Every scenario, in the order they run.
-    pub const ALL: &'static [Scenario] = &[Scenario::Viewer, Scenario::Contacts];
+    pub const ALL: &'static [Scenario] = &[
+        Scenario::Viewer,
+        Scenario::Contacts,
+        Scenario::Inbox,
+        Scenario::Send,
+    ];
 
     /// Its name on the command line and in the results.
     pub fn name(self) -> &'static str {
         match self {
             Scenario::Viewer => "viewer",
             Scenario::Contacts => "contacts",
+            Scenario::Inbox => "inbox",
+            Scenario::Send => "send",
+        }
+    }
+
+    /// The concurrency levels it runs at unless `--concurrency` is given: one level for the
+    /// read scenarios; the inbox also unloaded (one client: latency without queueing); `send`
+    /// at 1, 8 and 64 clients.
+    pub fn default_levels(self) -> Vec<usize> {
+        match self {
+            Scenario::Viewer | Scenario::Contacts => vec![32],
+            Scenario::Inbox => vec![1, 32],
+            Scenario::Send => vec![1, 8, 64],
+        }
+    }
+
+    /// Its target.
+    pub fn criterion(self) -> Criterion {
+        match self {
+            Scenario::Inbox => Criterion::Latency(1.5),
+            _ => Criterion::Throughput(0.7),
         }
     }
 
     /// The requests of both sides. Both get the same body bytes, so the wire cost is equal; the
-    /// plain handler reads the body and ignores it.
-    pub fn plan(self, env: &Env) -> Plan {
-        match self {
+    /// plain handlers read the GraphQL variables from them where they need input.
+    pub async fn plan(self, env: &Env) -> anyhow::Result<Plan> {
+        let targets = |path: &'static str| {
+            (
+                Target::new(env.graphql, "/graphql", &env.owner_token),
+                Target::new(env.plain, path, &env.owner_token),
+            )
+        };
+        Ok(match self {
             Scenario::Viewer => {
-                let body = graphql_body("{ viewer { user { id displayName email } } }");
+                let (graphql, plain) = targets("/viewer");
                 Plan {
-                    graphql: Target::new(env.graphql, "/graphql", body.clone(), &env.owner_token),
-                    plain: Target::new(env.plain, "/viewer", body, &env.owner_token),
+                    graphql,
+                    plain,
+                    requests: Requests::Fixed(vec![graphql_body(
+                        "{ viewer { user { id displayName email } } }",
+                    )]),
+                    writes: None,
                 }
             }
             Scenario::Contacts => {
-                let body = graphql_body(crate::contacts::QUERY);
+                let (graphql, plain) = targets("/contacts");
                 Plan {
-                    graphql: Target::new(env.graphql, "/graphql", body.clone(), &env.owner_token),
-                    plain: Target::new(env.plain, "/contacts", body, &env.owner_token),
+                    graphql,
+                    plain,
+                    requests: Requests::Fixed(vec![graphql_body(crate::contacts::QUERY)]),
+                    writes: None,
                 }
             }
-        }
+            Scenario::Inbox => {
+                let (graphql, plain) = targets("/inbox");
+                let fixture = env.inbox.as_ref().context("the inbox was not seeded")?;
+                let mut bodies = Vec::new();
+                for (mut variables, second_page) in crate::inbox::variables(fixture)? {
+                    if second_page {
+                        // The first page's end cursor, as a client would have it.
+                        let (status, answer) =
+                            crate::load::send_once(&graphql, crate::inbox::body(&variables))
+                                .await?;
+                        let answer: serde_json::Value = serde_json::from_slice(&answer)
+                            .with_context(|| format!("first page: {status}"))?;
+                        let cursor =
+                            answer["data"]["conversations"]["pageInfo"]["endCursor"].clone();
+                        if !cursor.is_string() {
+                            anyhow::bail!("no end cursor in the first page: {answer}");
+                        }
+                        variables["after"] = cursor;
+                    }
+                    bodies.push(crate::inbox::body(&variables));
+                }
+                Plan {
+                    graphql,
+                    plain,
+                    requests: Requests::Fixed(bodies),
+                    writes: None,
+                }
+            }
+            Scenario::Send => {
+                let (graphql, plain) = targets("/send");
+                let fixture = env.inbox.as_ref().context("the inbox was not seeded")?;
+                if fixture.send_conversations.is_empty() {
+                    anyhow::bail!("no open SMS conversation to send to: seed more conversations");
+                }
+                let conversations = Arc::new(fixture.send_conversations.clone());
+                Plan {
+                    graphql,
+                    plain,
+                    requests: Requests::Generate {
+                        body: crate::send::bodies(conversations.clone()),
+                        check: crate::send::check(),
+                    },
+                    writes: Some(conversations),
+                }
+            }
+        })
     }
 }
 
@@ -78,6 +199,8 @@ pub fn plain_routes() -> Router<DatabaseConnection> {
     Router::new()
         .route("/viewer", post(viewer))
         .route("/contacts", post(crate::contacts::handler))
+        .route("/inbox", post(crate::inbox::handler))
+        .route("/send", post(crate::send::handler))
 }
 
 /// The bearer token, read as the GraphQL handler reads it.

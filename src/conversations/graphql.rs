@@ -638,79 +638,105 @@ pub async fn prefetch(
     let app = ctx.app();
     let selects = |path: &[&str]| page_selects(ctx, path);
     let ids: Vec<Uuid> = conversations.iter().map(|c| c.id).collect();
-    let mut contact_ids: Vec<Uuid> = Vec::new();
-    let mut user_ids: Vec<Uuid> = Vec::new();
-    if selects(&["requester"]) {
-        contact_ids.extend(conversations.iter().map(|c| c.requester_id));
-    }
-    if selects(&["assignee"]) {
-        user_ids.extend(conversations.iter().filter_map(|c| c.assignee_id));
-    }
-    if selects(&["lastMessage"]) {
-        let message_ids: Vec<Uuid> = conversations
-            .iter()
-            .filter_map(|c| c.last_message_id)
-            .collect();
-        let messages = app
-            .loader::<ById<entity::message::Entity>>()?
-            .load_many(message_ids)
-            .await?;
-        if selects(&["lastMessage", "author"]) {
-            for m in messages.values() {
-                contact_ids.extend(m.author_contact_id);
-                user_ids.extend(m.author_user_id);
+    let org_id = app.principal()?.org_id;
+    // People: last messages first (their authors), then contacts and users together.
+    let people = async {
+        let mut contact_ids: Vec<Uuid> = Vec::new();
+        let mut user_ids: Vec<Uuid> = Vec::new();
+        if selects(&["requester"]) {
+            contact_ids.extend(conversations.iter().map(|c| c.requester_id));
+        }
+        if selects(&["assignee"]) {
+            user_ids.extend(conversations.iter().filter_map(|c| c.assignee_id));
+        }
+        if selects(&["lastMessage"]) {
+            let message_ids: Vec<Uuid> = conversations
+                .iter()
+                .filter_map(|c| c.last_message_id)
+                .collect();
+            let messages = warm::<entity::message::Entity>(app, message_ids).await?;
+            if selects(&["lastMessage", "author"]) {
+                for m in &messages {
+                    contact_ids.extend(m.author_contact_id);
+                    user_ids.extend(m.author_user_id);
+                }
             }
         }
-    }
-    if !contact_ids.is_empty() {
-        app.loader::<ById<entity::contact::Entity>>()?
-            .load_many(tenancy_distinct(&contact_ids))
-            .await?;
-    }
-    if !user_ids.is_empty() {
-        app.loader::<ById<entity::user::Entity>>()?
-            .load_many(tenancy_distinct(&user_ids))
-            .await?;
-    }
-    if selects(&["queue"]) {
-        let queue_ids: Vec<Uuid> = conversations.iter().filter_map(|c| c.queue_id).collect();
-        if !queue_ids.is_empty() {
-            app.loader::<ById<entity::queue::Entity>>()?
-                .load_many(tenancy_distinct(&queue_ids))
-                .await?;
-        }
-    }
-    if selects(&["channel"]) {
-        let channel_ids: Vec<Uuid> = conversations.iter().filter_map(|c| c.channel_id).collect();
-        if !channel_ids.is_empty() {
-            app.loader::<ById<entity::channel::Entity>>()?
-                .load_many(tenancy_distinct(&channel_ids))
-                .await?;
-        }
-    }
-    if selects(&["tags"]) {
-        let org_id = app.principal()?.org_id;
-        let mut map = service::tag_ids(app.db(), org_id, &ids).await?;
-        let tag_ids: Vec<Uuid> = map.values().flatten().copied().collect();
-        app.loader::<ConversationTagIds>()?
-            .feed_many(
-                ids.iter()
-                    .map(|id| (*id, map.remove(id).unwrap_or_default())),
+        futures_util::try_join!(
+            warm::<entity::contact::Entity>(app, contact_ids),
+            warm::<entity::user::Entity>(app, user_ids),
+        )?;
+        AppResult::Ok(())
+    };
+    let queues = async {
+        if selects(&["queue"]) {
+            warm::<entity::queue::Entity>(
+                app,
+                conversations.iter().filter_map(|c| c.queue_id).collect(),
             )
-            .await;
-        if !tag_ids.is_empty() {
-            app.loader::<ById<entity::tag::Entity>>()?
-                .load_many(tenancy_distinct(&tag_ids))
-                .await?;
-        }
-    }
-    if selects(&["unreadCount"]) || selects(&["lastReadAt"]) {
-        let reader = viewer(app)?;
-        app.loader::<UnreadCounts>()?
-            .load_many(ids.iter().map(|id| (*id, reader)))
             .await?;
-    }
+        }
+        AppResult::Ok(())
+    };
+    let channels = async {
+        if selects(&["channel"]) {
+            warm::<entity::channel::Entity>(
+                app,
+                conversations.iter().filter_map(|c| c.channel_id).collect(),
+            )
+            .await?;
+        }
+        AppResult::Ok(())
+    };
+    let tags = async {
+        if selects(&["tags"]) {
+            let mut map = service::tag_ids(app.db(), org_id, &ids).await?;
+            let tag_ids: Vec<Uuid> = map.values().flatten().copied().collect();
+            app.loader::<ConversationTagIds>()?
+                .feed_many(
+                    ids.iter()
+                        .map(|id| (*id, map.remove(id).unwrap_or_default())),
+                )
+                .await;
+            warm::<entity::tag::Entity>(app, tag_ids).await?;
+        }
+        AppResult::Ok(())
+    };
+    let unread = async {
+        if selects(&["unreadCount"]) || selects(&["lastReadAt"]) {
+            let reader = viewer(app)?;
+            let counts = service::unread_counts(app.db(), org_id, reader, &ids).await?;
+            app.loader::<UnreadCounts>()?
+                .feed_many(
+                    ids.iter()
+                        .map(|id| ((*id, reader), counts.get(id).copied().unwrap_or((0, None)))),
+                )
+                .await;
+        }
+        AppResult::Ok(())
+    };
+    futures_util::try_join!(people, queues, channels, tags, unread)?;
     Ok(())
+}
+
+/// Loads the rows of `E` with these ids in one statement (no batching delay: the keys are all
+/// known) and feeds them to the request's loader. Returns the rows.
+async fn warm<E>(app: &RequestCtx, ids: Vec<Uuid>) -> AppResult<Vec<E::Model>>
+where
+    E: crate::tenancy::OrgScoped + Send + Sync + 'static,
+    E::Model: Clone + Send + Sync + 'static,
+{
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let org_id = app.principal()?.org_id;
+    let rows = crate::tenancy::by_ids::<E>(org_id, tenancy_distinct(&ids))
+        .all(app.db())
+        .await?;
+    app.loader::<ById<E>>()?
+        .feed_many(rows.iter().map(|m| (E::model_id(m), m.clone())))
+        .await;
+    Ok(rows)
 }
 
 fn tenancy_distinct(ids: &[Uuid]) -> Vec<Uuid> {

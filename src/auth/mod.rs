@@ -139,7 +139,7 @@ pub async fn authenticate(db: &DatabaseConnection, secret: &str) -> AppResult<Pr
         .last_used_at
         .is_none_or(|at| now - at > chrono::Duration::seconds(60))
     {
-        touch_token(db.clone(), token.id);
+        touch_token(db, token.id).await;
     }
     Ok(Principal {
         org_id: user.org_id,
@@ -149,19 +149,19 @@ pub async fn authenticate(db: &DatabaseConnection, secret: &str) -> AppResult<Pr
     })
 }
 
-/// Records `last_used_at` off the request path, at most once a minute per token.
-fn touch_token(db: DatabaseConnection, token_id: Uuid) {
-    tokio::spawn(async move {
-        let result = entity::api_token::Entity::update_many()
-            .col_expr(
-                entity::api_token::Column::LastUsedAt,
-                sea_orm::sea_query::Expr::value(Utc::now()),
-            )
-            .filter(entity::api_token::Column::Id.eq(token_id))
-            .exec(&db)
-            .await;
-        if let Err(error) = result {
-            tracing::warn!(%error, "could not record token use");
-        }
-    });
+/// Records `last_used_at`, at most once a minute per token. A failure is logged, never the
+/// request's: the request goes on. Done before answering (not in a spawned task) so that the write
+/// belongs to the request that caused it, and statement counts and shutdown see it.
+async fn touch_token(db: &DatabaseConnection, token_id: Uuid) {
+    let result = entity::api_token::Entity::update_many()
+        .col_expr(
+            entity::api_token::Column::LastUsedAt,
+            sea_orm::sea_query::Expr::value(Utc::now()),
+        )
+        .filter(entity::api_token::Column::Id.eq(token_id))
+        .exec(db)
+        .await;
+    if let Err(error) = result {
+        tracing::warn!(%error, "could not record token use");
+    }
 }

@@ -438,10 +438,12 @@ fn run(
     }
 
     if args.hold > 0 {
-        eprintln!(
-            "bench: holding {} s; token {} (graphql http://{}/graphql, plain http://{})",
-            args.hold, env.owner_token, env.graphql, env.plain
-        );
+        // One value per line with nothing after it, so each can be copied (or
+        // clicked) as it is.
+        eprintln!("bench: holding {} s", args.hold);
+        eprintln!("  token:   {}", env.owner_token);
+        eprintln!("  graphql: http://{}/graphql", env.graphql);
+        eprintln!("  plain:   http://{}", env.plain);
         std::thread::sleep(Duration::from_secs(args.hold));
     }
     let mut results = Vec::new();

@@ -177,9 +177,8 @@ struct Checked {
     raw_statements: u64,
 }
 
-/// Sends `body` `times` times; returns the last answer and the fewest statements one took (a
-/// write recording the token's use, at most once a minute and off the request path, may land
-/// during one of them).
+/// Sends `body` `times` times; returns the last answer and the fewest statements one took (the
+/// first request of a token also records the token's use, a write made at most once a minute).
 async fn probe(
     target: &Target,
     body: &Bytes,

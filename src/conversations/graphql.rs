@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
+use super::inbox;
 use super::service::{
     self, ConversationFilter, Kind, LinkType, NewConversation, OrderField, Priority, Rating, Status,
 };
@@ -627,120 +628,89 @@ impl Conversation {
     }
 }
 
-/// Loads what a page of conversations selects with one statement per kind of data (last
-/// messages; contacts for requesters and message authors together; users for assignees and
-/// authors together; queues; channels; tags; unread counts) and feeds the request's loaders, so the page
-/// costs the same statements whatever its size.
-pub async fn prefetch(
-    ctx: &Context<'_>,
-    conversations: &[entity::conversation::Model],
-) -> async_graphql::Result<()> {
-    let app = ctx.app();
+/// What of each conversation the page's selection set asks for, to read it in the page's own
+/// statement (see [`inbox::page`]).
+fn page_includes(ctx: &Context<'_>) -> AppResult<inbox::Includes> {
     let selects = |path: &[&str]| page_selects(ctx, path);
-    let ids: Vec<Uuid> = conversations.iter().map(|c| c.id).collect();
-    let org_id = app.principal()?.org_id;
-    // People: last messages first (their authors), then contacts and users together.
-    let people = async {
-        let mut contact_ids: Vec<Uuid> = Vec::new();
-        let mut user_ids: Vec<Uuid> = Vec::new();
-        if selects(&["requester"]) {
-            contact_ids.extend(conversations.iter().map(|c| c.requester_id));
-        }
-        if selects(&["assignee"]) {
-            user_ids.extend(conversations.iter().filter_map(|c| c.assignee_id));
-        }
-        if selects(&["lastMessage"]) {
-            let message_ids: Vec<Uuid> = conversations
-                .iter()
-                .filter_map(|c| c.last_message_id)
-                .collect();
-            let messages = warm::<entity::message::Entity>(app, message_ids).await?;
-            if selects(&["lastMessage", "author"]) {
-                for m in &messages {
-                    contact_ids.extend(m.author_contact_id);
-                    user_ids.extend(m.author_user_id);
-                }
-            }
-        }
-        futures_util::try_join!(
-            warm::<entity::contact::Entity>(app, contact_ids),
-            warm::<entity::user::Entity>(app, user_ids),
-        )?;
-        AppResult::Ok(())
-    };
-    let queues = async {
-        if selects(&["queue"]) {
-            warm::<entity::queue::Entity>(
-                app,
-                conversations.iter().filter_map(|c| c.queue_id).collect(),
-            )
-            .await?;
-        }
-        AppResult::Ok(())
-    };
-    let channels = async {
-        if selects(&["channel"]) {
-            warm::<entity::channel::Entity>(
-                app,
-                conversations.iter().filter_map(|c| c.channel_id).collect(),
-            )
-            .await?;
-        }
-        AppResult::Ok(())
-    };
-    let tags = async {
-        if selects(&["tags"]) {
-            let mut map = service::tag_ids(app.db(), org_id, &ids).await?;
-            let tag_ids: Vec<Uuid> = map.values().flatten().copied().collect();
-            app.loader::<ConversationTagIds>()?
-                .feed_many(
-                    ids.iter()
-                        .map(|id| (*id, map.remove(id).unwrap_or_default())),
-                )
-                .await;
-            warm::<entity::tag::Entity>(app, tag_ids).await?;
-        }
-        AppResult::Ok(())
-    };
-    let unread = async {
-        if selects(&["unreadCount"]) || selects(&["lastReadAt"]) {
-            let reader = viewer(app)?;
-            let counts = service::unread_counts(app.db(), org_id, reader, &ids).await?;
-            app.loader::<UnreadCounts>()?
-                .feed_many(
-                    ids.iter()
-                        .map(|id| ((*id, reader), counts.get(id).copied().unwrap_or((0, None)))),
-                )
-                .await;
-        }
-        AppResult::Ok(())
-    };
-    futures_util::try_join!(people, queues, channels, tags, unread)?;
-    Ok(())
+    Ok(inbox::Includes {
+        requester: selects(&["requester"]),
+        assignee: selects(&["assignee"]),
+        queue: selects(&["queue"]),
+        channel: selects(&["channel"]),
+        last_message: selects(&["lastMessage"]),
+        author: selects(&["lastMessage", "author"]),
+        unread_for: if selects(&["unreadCount"]) || selects(&["lastReadAt"]) {
+            Some(viewer(ctx.app())?)
+        } else {
+            None
+        },
+    })
 }
 
-/// Loads the rows of `E` with these ids in one statement (no batching delay: the keys are all
-/// known) and feeds them to the request's loader. Returns the rows.
-async fn warm<E>(app: &RequestCtx, ids: Vec<Uuid>) -> AppResult<Vec<E::Model>>
+/// Feeds the request's loaders with what the page's statement read, and reads the page's tags
+/// (with one more statement) when selected, so the fields of every conversation of the page
+/// resolve from the loaders' caches: the page costs the same statements whatever its size.
+async fn feed(
+    ctx: &Context<'_>,
+    rows: Vec<inbox::Row>,
+    includes: inbox::Includes,
+) -> async_graphql::Result<Vec<entity::conversation::Model>> {
+    let app = ctx.app();
+    let org_id = app.principal()?.org_id;
+    let mut contacts = Vec::new();
+    let mut users = Vec::new();
+    let mut queues = Vec::new();
+    let mut channels = Vec::new();
+    let mut messages = Vec::new();
+    let mut unread = Vec::new();
+    let mut conversations = Vec::with_capacity(rows.len());
+    for row in rows {
+        contacts.extend(row.requester.into_iter().chain(row.author_contact));
+        users.extend(row.assignee.into_iter().chain(row.author_user));
+        queues.extend(row.queue);
+        channels.extend(row.channel);
+        messages.extend(row.last_message);
+        if let (Some(reader), Some(value)) = (includes.unread_for, row.unread) {
+            unread.push(((row.conversation.id, reader), value));
+        }
+        conversations.push(row.conversation);
+    }
+    fill::<entity::contact::Entity>(app, contacts).await?;
+    fill::<entity::user::Entity>(app, users).await?;
+    fill::<entity::queue::Entity>(app, queues).await?;
+    fill::<entity::channel::Entity>(app, channels).await?;
+    fill::<entity::message::Entity>(app, messages).await?;
+    if !unread.is_empty() {
+        app.loader::<UnreadCounts>()?.feed_many(unread).await;
+    }
+    if page_selects(ctx, &["tags"]) {
+        let ids: Vec<Uuid> = conversations.iter().map(|c| c.id).collect();
+        let mut tags = inbox::tags(app.db(), org_id, &ids).await?;
+        let links: Vec<(Uuid, Vec<Uuid>)> = ids
+            .iter()
+            .map(|id| {
+                let of = tags.get(id).map(|t| t.iter().map(|t| t.id).collect());
+                (*id, of.unwrap_or_default())
+            })
+            .collect();
+        app.loader::<ConversationTagIds>()?.feed_many(links).await;
+        fill::<entity::tag::Entity>(app, tags.drain().flat_map(|(_, t)| t).collect()).await?;
+    }
+    Ok(conversations)
+}
+
+/// Puts rows already read into the request's loader of `E`.
+async fn fill<E>(app: &RequestCtx, rows: Vec<E::Model>) -> AppResult<()>
 where
     E: crate::tenancy::OrgScoped + Send + Sync + 'static,
     E::Model: Clone + Send + Sync + 'static,
 {
-    if ids.is_empty() {
-        return Ok(Vec::new());
+    if !rows.is_empty() {
+        app.loader::<ById<E>>()?
+            .feed_many(rows.into_iter().map(|m| (E::model_id(&m), m)))
+            .await;
     }
-    let org_id = app.principal()?.org_id;
-    let rows = crate::tenancy::by_ids::<E>(org_id, tenancy_distinct(&ids))
-        .all(app.db())
-        .await?;
-    app.loader::<ById<E>>()?
-        .feed_many(rows.iter().map(|m| (E::model_id(m), m.clone())))
-        .await;
-    Ok(rows)
-}
-
-fn tenancy_distinct(ids: &[Uuid]) -> Vec<Uuid> {
-    crate::tenancy::distinct(ids)
+    Ok(())
 }
 
 /// Who a conversation is assigned to (any of the given).
@@ -922,16 +892,28 @@ impl ConversationQuery {
             first,
             last,
         };
-        let (page, total) = service::list(
+        let includes = page_includes(ctx)?;
+        let (page, total) = inbox::page(
             app.db(),
             app.principal()?,
             filter,
             (order.field.into(), order.direction),
             &args,
+            includes,
         )
         .await?;
-        let models: Vec<_> = page.items.iter().map(|(_, c)| c.clone()).collect();
-        prefetch(ctx, &models).await?;
+        let crate::graphql::relay::Page {
+            items,
+            has_next_page,
+            has_previous_page,
+        } = page;
+        let (cursors, rows): (Vec<String>, Vec<inbox::Row>) = items.into_iter().unzip();
+        let conversations = feed(ctx, rows, includes).await?;
+        let page = crate::graphql::relay::Page {
+            items: cursors.into_iter().zip(conversations).collect(),
+            has_next_page,
+            has_previous_page,
+        };
         Ok(Connection::new(page.map(Conversation), total))
     }
 

@@ -3,6 +3,7 @@
 //! participants, per-reader read positions and the inbox queries.
 
 pub mod graphql;
+pub mod inbox;
 pub mod service;
 
 /// Event types recorded about conversations. Every event about a conversation, its messages and

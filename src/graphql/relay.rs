@@ -12,8 +12,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::IntoCondition;
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, Order, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Select, Value,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, Order,
+    PaginatorTrait, QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait, Select, Value,
 };
 use uuid::Uuid;
 
@@ -231,8 +231,52 @@ pub async fn paginate<E: OrgScoped>(
     sort: &Sort<E>,
     args: &PageArgs,
 ) -> AppResult<Page<E::Model>> {
+    let (select, size, backward) = page_select(select, connection, sort, args)?;
+    let rows = select.all(db).await?;
+    Ok(finish_page(rows, size, backward, args, |m| {
+        encode_cursor(connection, sort.name, &(sort.value)(m), E::model_id(m))
+    }))
+}
+
+/// Like [`paginate`], for a select that `extend` widens (joins and their columns, which must not
+/// change the rows): each page row is decoded by `decode` from the raw result, whose own columns
+/// keep their names, into a `T` that holds the row's model.
+pub async fn paginate_rows<E, T>(
+    db: &DatabaseConnection,
+    select: Select<E>,
+    connection: &'static str,
+    sort: &Sort<E>,
+    args: &PageArgs,
+    extend: impl FnOnce(Select<E>) -> Select<E>,
+    decode: impl Fn(&QueryResult) -> AppResult<T>,
+) -> AppResult<Page<T>>
+where
+    E: OrgScoped,
+    T: std::borrow::Borrow<E::Model>,
+{
+    let (select, size, backward) = page_select(select, connection, sort, args)?;
+    let statement = extend(select).build(db.get_database_backend());
+    let rows = db
+        .query_all_raw(statement)
+        .await?
+        .iter()
+        .map(decode)
+        .collect::<AppResult<Vec<T>>>()?;
+    Ok(finish_page(rows, size, backward, args, |row| {
+        let m = row.borrow();
+        encode_cursor(connection, sort.name, &(sort.value)(m), E::model_id(m))
+    }))
+}
+
+/// `select` narrowed to the requested page (one row more, to know whether another follows),
+/// with the page size and whether the page is read backward.
+fn page_select<E: OrgScoped>(
+    mut select: Select<E>,
+    connection: &'static str,
+    sort: &Sort<E>,
+    args: &PageArgs,
+) -> AppResult<(Select<E>, i32, bool)> {
     let (size, backward) = page_size(args)?;
-    let mut select = select;
     if let Some(after) = &args.after {
         select = select.filter(seek(
             sort,
@@ -259,25 +303,28 @@ pub async fn paginate<E: OrgScoped>(
     } else {
         forward_order
     };
-    let mut rows = select
+    let select = select
         .order_by(sort.column, order.clone())
         .order_by(E::id_column(), order)
-        .limit(size as u64 + 1)
-        .all(db)
-        .await?;
+        .limit(size as u64 + 1);
+    Ok((select, size, backward))
+}
+
+/// The page of the rows [`page_select`] fetched, in connection order, with their cursors.
+fn finish_page<T>(
+    mut rows: Vec<T>,
+    size: i32,
+    backward: bool,
+    args: &PageArgs,
+    cursor: impl Fn(&T) -> String,
+) -> Page<T> {
     let more = rows.len() > size as usize;
     rows.truncate(size as usize);
     if backward {
         rows.reverse();
     }
-    let items = rows
-        .into_iter()
-        .map(|m| {
-            let cursor = encode_cursor(connection, sort.name, &(sort.value)(&m), E::model_id(&m));
-            (cursor, m)
-        })
-        .collect();
-    Ok(Page {
+    let items = rows.into_iter().map(|row| (cursor(&row), row)).collect();
+    Page {
         items,
         has_next_page: if backward {
             args.before.is_some()
@@ -285,7 +332,7 @@ pub async fn paginate<E: OrgScoped>(
             more
         },
         has_previous_page: if backward { more } else { args.after.is_some() },
-    })
+    }
 }
 
 type CountFuture = Pin<Box<dyn Future<Output = AppResult<u64>> + Send>>;

@@ -295,9 +295,155 @@ async fn inbox_page_costs_the_same_statements_whatever_its_size() {
         Some(100)
     );
     assert_eq!(small, large);
-    // Beyond authenticating the request: the page, last messages, contacts (requesters and
-    // authors together), users (assignees and authors together), queues, tag links, tags, and
-    // unread counts with read positions.
+    // Beyond authenticating the request: the page joined with requesters, assignees, queues,
+    // last messages with their authors, read positions and unread counts; and the page's tags
+    // joined with their links.
     let (authentication, _) = app.statements_of(&agent, "{ __typename }").await;
-    assert_eq!(small - authentication, 8);
+    assert_eq!(small - authentication, 2);
+}
+
+#[tokio::test]
+async fn an_inbox_page_shows_what_each_conversation_shows_alone() {
+    let app = TestApp::spawn().await;
+    let token = app.org.token.clone();
+    let (sms, ann) = sms_setup(&app).await;
+    let support = queue(&app, &token, "Support").await;
+    let vip = tag(&app, &token, "VIP").await;
+    let urgent = tag(&app, &token, "Urgent").await;
+    let (agent_id, agent) = app.user_with_token("agent@acme.test", &["AGENT"]).await;
+    let bob = contact(
+        &app,
+        &token,
+        json!({ "firstName": "Bob", "phone": "+4520000003" }),
+    )
+    .await;
+    // 1: queued inbound, unassigned, two tags, read by the agent and then written to again.
+    let first = create_conversation(
+        &app,
+        &token,
+        json!({ "channelId": sms, "requesterId": ann, "queueId": support,
+                "message": { "text": "first" } }),
+    )
+    .await["conversation"]["id"]
+        .clone();
+    // 2: outbound by the owner, no queue, assigned to the owner; its last message is removed.
+    let second = create_conversation(
+        &app,
+        &token,
+        json!({ "channelId": sms, "requesterId": bob, "direction": "OUTBOUND",
+                "message": { "text": "hello Bob" } }),
+    )
+    .await;
+    let removed = second["message"]["id"].clone();
+    let second = second["conversation"]["id"].clone();
+    // 3: inbound, assigned to the agent, who answered last.
+    let third = create_conversation(
+        &app,
+        &token,
+        json!({ "channelId": sms, "requesterId": bob, "message": { "text": "help" } }),
+    )
+    .await["conversation"]["id"]
+        .clone();
+    run(
+        &app,
+        &token,
+        "tagConversation",
+        "ConversationTagsInput",
+        json!({ "conversationId": first, "tagIds": [vip, urgent] }),
+    )
+    .await;
+    run(
+        &app,
+        &agent,
+        "markConversationRead",
+        "MarkConversationReadInput",
+        json!({ "conversationId": first }),
+    )
+    .await;
+    run(
+        &app,
+        &token,
+        "recordInboundMessage",
+        "RecordInboundMessageInput",
+        json!({ "conversationId": first, "text": "anyone?" }),
+    )
+    .await;
+    run(
+        &app,
+        &token,
+        "removeMessage",
+        "RemoveMessageInput",
+        json!({ "messageId": removed }),
+    )
+    .await;
+    run(
+        &app,
+        &token,
+        "assignConversation",
+        "AssignConversationInput",
+        json!({ "conversationId": third, "userId": agent_id }),
+    )
+    .await;
+    run(
+        &app,
+        &agent,
+        "sendMessage",
+        "SendMessageInput",
+        json!({ "conversationId": third, "text": "on it" }),
+    )
+    .await;
+
+    let fields = "id number requester { name } assignee { email } queue { name }
+        channel { name } channelType tags { name }
+        lastMessage { text removedAt author { __typename ... on Contact { name } ... on User { email } } }
+        unreadCount lastReadAt";
+    let page = app
+        .data(
+            &agent,
+            &format!("{{ conversations(first: 10) {{ nodes {{ {fields} }} }} }}"),
+            json!({}),
+        )
+        .await;
+    let nodes = page["conversations"]["nodes"].as_array().unwrap().clone();
+    assert_eq!(nodes.len(), 3);
+    for node in &nodes {
+        let alone = app
+            .data(
+                &agent,
+                &format!("query($id: ID!) {{ conversation(id: $id) {{ {fields} }} }}"),
+                json!({ "id": node["id"] }),
+            )
+            .await;
+        assert_eq!(node, &alone["conversation"]);
+    }
+    let by_id = |id: &Value| nodes.iter().find(|n| &n["id"] == id).unwrap().clone();
+    let first = by_id(&first);
+    assert_eq!(
+        first["tags"],
+        json!([{ "name": "Urgent" }, { "name": "VIP" }])
+    );
+    assert_eq!(first["queue"], json!({ "name": "Support" }));
+    assert_eq!(first["assignee"], Value::Null);
+    assert_eq!(first["unreadCount"], 1);
+    assert!(first["lastReadAt"].is_string());
+    assert_eq!(
+        first["lastMessage"]["author"],
+        json!({ "__typename": "Contact", "name": "Ann Lee" })
+    );
+    let second = by_id(&second);
+    assert_eq!(second["queue"], Value::Null);
+    assert_eq!(second["assignee"], json!({ "email": "owner@acme.test" }));
+    assert_eq!(second["unreadCount"], 0);
+    assert_eq!(second["lastReadAt"], Value::Null);
+    assert!(second["lastMessage"]["removedAt"].is_string());
+    assert_eq!(second["channel"], json!({ "name": "Support line" }));
+    let third = by_id(&third);
+    assert_eq!(third["assignee"], json!({ "email": "agent@acme.test" }));
+    assert_eq!(third["tags"], json!([]));
+    assert_eq!(
+        third["lastMessage"]["author"],
+        json!({ "__typename": "User", "email": "agent@acme.test" })
+    );
+    // The contact's message is unread, the agent's own answer is not.
+    assert_eq!(third["unreadCount"], 1);
 }

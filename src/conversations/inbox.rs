@@ -8,10 +8,10 @@ use chrono::{DateTime, Utc};
 use entity::{
     channel, contact, conversation, conversation_read, conversation_tag, message, queue, tag, user,
 };
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query, SelectStatement};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, IdenStatic,
-    Iterable, QueryFilter, QueryOrder, QueryResult, QueryTrait, Select,
+    Iterable, QueryFilter, QueryOrder, QueryResult, QueryTrait,
 };
 use uuid::Uuid;
 
@@ -99,54 +99,46 @@ pub async fn page(
         "conversations",
         &sort(order.0, order.1),
         args,
-        |select| widen(select, includes),
+        |statement| widen(statement, includes),
         |row| decode(row, includes),
     )
     .await?;
     Ok((page, total))
 }
 
-/// The page's select with the joins and columns of `includes`. Each join is a left join on the
+/// Adds the joins and columns of `includes` around the page. Each join is a left join on the
 /// referenced id within the conversation's organization, so it never adds or drops rows.
-fn widen(
-    mut select: Select<conversation::Entity>,
-    includes: Includes,
-) -> Select<conversation::Entity> {
+fn widen(query: &mut SelectStatement, includes: Includes) {
     use conversation::Column as C;
     let own = |column: C| Expr::col((conversation::Entity, column));
     if includes.requester {
-        join::<contact::Entity>(&mut select, REQUESTER, own(C::RequesterId));
+        join::<contact::Entity>(query, REQUESTER, own(C::RequesterId));
     }
     if includes.assignee {
-        join::<user::Entity>(&mut select, ASSIGNEE, own(C::AssigneeId));
+        join::<user::Entity>(query, ASSIGNEE, own(C::AssigneeId));
     }
     if includes.queue {
-        join::<queue::Entity>(&mut select, QUEUE, own(C::QueueId));
+        join::<queue::Entity>(query, QUEUE, own(C::QueueId));
     }
     if includes.channel {
-        join::<channel::Entity>(&mut select, CHANNEL, own(C::ChannelId));
+        join::<channel::Entity>(query, CHANNEL, own(C::ChannelId));
     }
     if includes.last_message || includes.author {
-        join::<message::Entity>(&mut select, LAST_MESSAGE, own(C::LastMessageId));
+        join::<message::Entity>(query, LAST_MESSAGE, own(C::LastMessageId));
     }
     if includes.author {
         let author = |column: message::Column| Expr::col((Alias::new(LAST_MESSAGE), column));
         join::<contact::Entity>(
-            &mut select,
+            query,
             AUTHOR_CONTACT,
             author(message::Column::AuthorContactId),
         );
-        join::<user::Entity>(
-            &mut select,
-            AUTHOR_USER,
-            author(message::Column::AuthorUserId),
-        );
+        join::<user::Entity>(query, AUTHOR_USER, author(message::Column::AuthorUserId));
     }
     if let Some(reader) = includes.unread_for {
         use conversation_read::Column as R;
         use message::Column as M;
         let read = Alias::new(READ);
-        let query = QueryTrait::query(&mut select);
         query.join_as(
             JoinType::LeftJoin,
             conversation_read::Entity,
@@ -184,14 +176,12 @@ fn widen(
             Alias::new(UNREAD),
         );
     }
-    select
 }
 
 /// Left-joins `J` as `alias` on `J.id = key` within the conversation's organization, selecting
 /// every column of `J` as `{alias}_{column}`.
-fn join<J: OrgScoped>(select: &mut Select<conversation::Entity>, alias: &str, key: Expr) {
+fn join<J: OrgScoped>(query: &mut SelectStatement, alias: &str, key: Expr) {
     let table = Alias::new(alias);
-    let query = QueryTrait::query(select);
     query.join_as(
         JoinType::LeftJoin,
         J::default(),

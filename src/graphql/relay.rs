@@ -10,7 +10,7 @@ use async_graphql::{Enum, ID, Object, OutputType, SimpleObject, TypeName};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::IntoCondition;
+use sea_orm::sea_query::{Asterisk, IntoCondition, IntoIden, Query, SelectStatement};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, Order,
     PaginatorTrait, QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait, Select, Value,
@@ -231,31 +231,41 @@ pub async fn paginate<E: OrgScoped>(
     sort: &Sort<E>,
     args: &PageArgs,
 ) -> AppResult<Page<E::Model>> {
-    let (select, size, backward) = page_select(select, connection, sort, args)?;
+    let (select, size, backward, _) = page_select(select, connection, sort, args)?;
     let rows = select.all(db).await?;
     Ok(finish_page(rows, size, backward, args, |m| {
         encode_cursor(connection, sort.name, &(sort.value)(m), E::model_id(m))
     }))
 }
 
-/// Like [`paginate`], for a select that `extend` widens (joins and their columns, which must not
-/// change the rows): each page row is decoded by `decode` from the raw result, whose own columns
-/// keep their names, into a `T` that holds the row's model.
+/// Like [`paginate`], with more read along: the page is selected first (as a derived table named
+/// like `E`'s table, so column references to `E` still hold), then `extend` widens the statement
+/// around it (joins and their columns, which must not change the rows), so the joins run on the
+/// page's rows only, whatever the planner. Each row is decoded by `decode` from the raw result,
+/// where `E`'s own columns keep their names, into a `T` that holds the row's model.
 pub async fn paginate_rows<E, T>(
     db: &DatabaseConnection,
     select: Select<E>,
     connection: &'static str,
     sort: &Sort<E>,
     args: &PageArgs,
-    extend: impl FnOnce(Select<E>) -> Select<E>,
+    extend: impl FnOnce(&mut SelectStatement),
     decode: impl Fn(&QueryResult) -> AppResult<T>,
 ) -> AppResult<Page<T>>
 where
     E: OrgScoped,
     T: std::borrow::Borrow<E::Model>,
 {
-    let (select, size, backward) = page_select(select, connection, sort, args)?;
-    let statement = extend(select).build(db.get_database_backend());
+    let (select, size, backward, order) = page_select(select, connection, sort, args)?;
+    let name = E::default().into_iden();
+    let mut outer = Query::select();
+    outer
+        .column((name.clone(), Asterisk))
+        .from_subquery(select.into_query(), name.clone())
+        .order_by((name.clone(), sort.column), order.clone())
+        .order_by((name, E::id_column()), order);
+    extend(&mut outer);
+    let statement = db.get_database_backend().build(&outer);
     let rows = db
         .query_all_raw(statement)
         .await?
@@ -275,7 +285,7 @@ fn page_select<E: OrgScoped>(
     connection: &'static str,
     sort: &Sort<E>,
     args: &PageArgs,
-) -> AppResult<(Select<E>, i32, bool)> {
+) -> AppResult<(Select<E>, i32, bool, Order)> {
     let (size, backward) = page_size(args)?;
     if let Some(after) = &args.after {
         select = select.filter(seek(
@@ -305,9 +315,9 @@ fn page_select<E: OrgScoped>(
     };
     let select = select
         .order_by(sort.column, order.clone())
-        .order_by(E::id_column(), order)
+        .order_by(E::id_column(), order.clone())
         .limit(size as u64 + 1);
-    Ok((select, size, backward))
+    Ok((select, size, backward, order))
 }
 
 /// The page of the rows [`page_select`] fetched, in connection order, with their cursors.

@@ -23,7 +23,7 @@ use switchboard::custom_attributes::service::{self as attributes, AttributeEntit
 use switchboard::graphql::relay::{PageArgs, SortDirection, encode_id};
 use uuid::Uuid;
 
-use crate::scenario::{bearer, json_response, unauthenticated};
+use crate::scenario::{authenticate, json_response};
 
 /// The GraphQL request of the scenario.
 pub const QUERY: &str = "{ contacts(first: 100) { nodes { id displayName email tags { name } contactGroups { name } customAttributes { identifier value } } } }";
@@ -252,12 +252,9 @@ pub async fn handler(
     headers: HeaderMap,
     _body: Bytes,
 ) -> Response {
-    let Some(token) = bearer(&headers) else {
-        return unauthenticated("the Authorization header must be `Bearer <token>`");
-    };
-    let principal = match switchboard::auth::authenticate(&db, token).await {
+    let principal = match authenticate(&db, &headers).await {
         Ok(principal) => principal,
-        Err(error) => return unauthenticated(&error.public_message()),
+        Err(response) => return response,
     };
     match page(&db, &principal).await {
         Ok(body) => match serde_json::to_vec(&body) {

@@ -43,7 +43,7 @@ use switchboard::conversations::NOT_WAITING;
 use switchboard::graphql::relay::{decode_id, encode_id};
 use uuid::Uuid;
 
-use crate::scenario::{bearer, json_response, unauthenticated};
+use crate::scenario::{authenticate, json_response};
 
 /// The GraphQL request of the scenario: the inbox query of `tests/api/inbox.rs` with `first: 50`,
 /// a filter and a cursor as variables, and the page info a client needs for the next page.
@@ -821,12 +821,9 @@ pub async fn handler(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(token) = bearer(&headers) else {
-        return unauthenticated("the Authorization header must be `Bearer <token>`");
-    };
-    let principal = match switchboard::auth::authenticate(&db, token).await {
+    let principal = match authenticate(&db, &headers).await {
         Ok(principal) => principal,
-        Err(error) => return unauthenticated(&error.public_message()),
+        Err(response) => return response,
     };
     if principal
         .require(switchboard::auth::Permission::WorkConversations)

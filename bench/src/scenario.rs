@@ -211,6 +211,22 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
+/// The caller of a reference request, authenticated as the server does (bearer token, one query),
+/// or the `401` answer.
+pub async fn authenticate(
+    db: &DatabaseConnection,
+    headers: &HeaderMap,
+) -> Result<switchboard::auth::Principal, Response> {
+    let Some(token) = bearer(headers) else {
+        return Err(unauthenticated(
+            "the Authorization header must be `Bearer <token>`",
+        ));
+    };
+    switchboard::auth::authenticate(db, token)
+        .await
+        .map_err(|error| unauthenticated(&error.public_message()))
+}
+
 pub fn json_response(body: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
@@ -257,12 +273,9 @@ async fn viewer(
     headers: HeaderMap,
     _body: Bytes,
 ) -> Response {
-    let Some(token) = bearer(&headers) else {
-        return unauthenticated("the Authorization header must be `Bearer <token>`");
-    };
-    let principal = match switchboard::auth::authenticate(&db, token).await {
+    let principal = match authenticate(&db, &headers).await {
         Ok(principal) => principal,
-        Err(error) => return unauthenticated(&error.public_message()),
+        Err(response) => return response,
     };
     let user = &principal.user;
     let body = Data {

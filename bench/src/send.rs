@@ -34,7 +34,7 @@ use uuid::Uuid;
 
 use crate::inbox::Sql;
 use crate::load::{CheckBody, MakeBody, Outcome};
-use crate::scenario::{bearer, json_response, unauthenticated};
+use crate::scenario::{authenticate, json_response};
 
 /// The GraphQL request of the scenario.
 pub const MUTATION: &str = "mutation Send($input: SendMessageInput!) { sendMessage(input: $input) \
@@ -202,12 +202,9 @@ pub async fn handler(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(token) = bearer(&headers) else {
-        return unauthenticated("the Authorization header must be `Bearer <token>`");
-    };
-    let principal = match switchboard::auth::authenticate(&db, token).await {
+    let principal = match authenticate(&db, &headers).await {
         Ok(principal) => principal,
-        Err(error) => return unauthenticated(&error.public_message()),
+        Err(response) => return response,
     };
     if principal
         .require(switchboard::auth::Permission::WorkConversations)

@@ -9,9 +9,7 @@ use uuid::Uuid;
 
 use crate::auth::{Permission, Principal};
 use crate::error::{AppError, AppResult};
-use crate::graphql::relay::{
-    DEFAULT_PAGE_SIZE, PAGE_SIZE_RANGE, Page, PageArgs, SortDirection, TotalCount,
-};
+use crate::graphql::relay::{Page, PageArgs, SortDirection, TotalCount, finish_page, page_size};
 use crate::tenancy::{self, OrgScoped};
 
 /// Events belong to one organization; entries are looked up by the event's id.
@@ -107,26 +105,7 @@ async fn paginate(
     direction: SortDirection,
     args: &PageArgs,
 ) -> AppResult<Page<event::Model>> {
-    let (size, backward) = match (args.first, args.last) {
-        (Some(_), Some(_)) => {
-            return Err(AppError::BadUserInput(
-                "pass either `first` or `last`, not both".into(),
-            ));
-        }
-        (Some(n), None) => (n, false),
-        (None, Some(n)) => (n, true),
-        (None, None) => (
-            DEFAULT_PAGE_SIZE,
-            args.before.is_some() && args.after.is_none(),
-        ),
-    };
-    if !PAGE_SIZE_RANGE.contains(&size) {
-        return Err(AppError::BadUserInput(format!(
-            "page size must be between {} and {}, got {size}",
-            PAGE_SIZE_RANGE.start(),
-            PAGE_SIZE_RANGE.end()
-        )));
-    }
+    let (size, backward) = page_size(args)?;
     let ascending = direction == SortDirection::Asc;
     if let Some(after) = &args.after {
         let seq = decode_cursor(after)?;
@@ -149,28 +128,14 @@ async fn paginate(
     } else {
         sea_orm::Order::Desc
     };
-    let mut rows = select
+    let rows = select
         .order_by(event::Column::Seq, order)
         .limit(size as u64 + 1)
         .all(db)
         .await?;
-    let more = rows.len() > size as usize;
-    rows.truncate(size as usize);
-    if backward {
-        rows.reverse();
-    }
-    Ok(Page {
-        items: rows
-            .into_iter()
-            .map(|m| (encode_cursor(m.seq), m))
-            .collect(),
-        has_next_page: if backward {
-            args.before.is_some()
-        } else {
-            more
-        },
-        has_previous_page: if backward { more } else { args.after.is_some() },
-    })
+    Ok(finish_page(rows, size, backward, args, |m| {
+        encode_cursor(m.seq)
+    }))
 }
 
 /// A uuid in an event payload, if present.

@@ -74,7 +74,7 @@ impl Loader<(Uuid, Uuid)> for UnreadCounts {
         let mut out = HashMap::new();
         for (reader, conversations) in by_reader {
             let counts =
-                service::unread_counts(&self.db, self.org_id, reader, &conversations).await?;
+                inbox::unread_counts(&self.db, self.org_id, reader, &conversations).await?;
             for (conversation, value) in counts {
                 out.insert((conversation, reader), value);
             }

@@ -80,8 +80,8 @@ const AUTHOR_USER: &str = "lmu";
 const READ: &str = "rd";
 const UNREAD: &str = "unread_count";
 
-/// One page of the inbox (see [`super::service::list`]) with what `includes` asks for, in one
-/// statement whatever the page size.
+/// One page of the inbox (the conversations `filter` selects, in `order`) with what `includes`
+/// asks for, in one statement whatever the page size.
 pub async fn page(
     db: &DatabaseConnection,
     principal: &Principal,
@@ -136,46 +136,92 @@ fn widen(query: &mut SelectStatement, includes: Includes) {
         join::<user::Entity>(query, AUTHOR_USER, author(message::Column::AuthorUserId));
     }
     if let Some(reader) = includes.unread_for {
-        use conversation_read::Column as R;
-        use message::Column as M;
-        let read = Alias::new(READ);
-        query.join_as(
-            JoinType::LeftJoin,
-            conversation_read::Entity,
-            read.clone(),
-            Expr::col((read.clone(), R::ConversationId))
-                .equals((conversation::Entity, C::Id))
-                .and(Expr::col((read.clone(), R::ReaderId)).eq(reader)),
-        );
-        query.expr_as(
-            R::LastReadAt.select_as(Expr::col((read.clone(), R::LastReadAt))),
-            Alias::new(format!("{READ}_{}", R::LastReadAt.as_str())),
-        );
-        // Messages after the read position that someone else wrote and that are not removed;
-        // the same rule as `service::unread_counts`.
-        let unread = Alias::new("um");
-        let column = |c: M| Expr::col((unread.clone(), c));
-        let count = Query::select()
-            .expr(Expr::col((unread.clone(), M::Id)).count())
-            .from_as(message::Entity, unread.clone())
-            .and_where(column(M::ConversationId).equals((conversation::Entity, C::Id)))
-            .and_where(column(M::RemovedAt).is_null())
-            .and_where(
-                column(M::AuthorUserId)
-                    .is_null()
-                    .or(column(M::AuthorUserId).ne(reader)),
-            )
-            .and_where(
-                Expr::col((read.clone(), R::LastReadAt))
-                    .is_null()
-                    .or(column(M::CreatedAt).gt(Expr::col((read, R::LastReadAt)))),
-            )
-            .to_owned();
-        query.expr_as(
-            Expr::SubQuery(None, Box::new(count.into())),
-            Alias::new(UNREAD),
-        );
+        read_position(query, reader);
     }
+}
+
+/// Adds `reader`'s read position of each conversation (`rd_last_read_at`) and unread count
+/// (`unread_count`): messages after that position that someone else wrote and that are not
+/// removed.
+fn read_position(query: &mut SelectStatement, reader: Uuid) {
+    use conversation::Column as C;
+    use conversation_read::Column as R;
+    use message::Column as M;
+    let read = Alias::new(READ);
+    query.join_as(
+        JoinType::LeftJoin,
+        conversation_read::Entity,
+        read.clone(),
+        Expr::col((read.clone(), R::ConversationId))
+            .equals((conversation::Entity, C::Id))
+            .and(Expr::col((read.clone(), R::ReaderId)).eq(reader)),
+    );
+    query.expr_as(
+        R::LastReadAt.select_as(Expr::col((read.clone(), R::LastReadAt))),
+        Alias::new(format!("{READ}_{}", R::LastReadAt.as_str())),
+    );
+    let unread = Alias::new("um");
+    let column = |c: M| Expr::col((unread.clone(), c));
+    let count = Query::select()
+        .expr(Expr::col((unread.clone(), M::Id)).count())
+        .from_as(message::Entity, unread.clone())
+        .and_where(column(M::ConversationId).equals((conversation::Entity, C::Id)))
+        .and_where(column(M::RemovedAt).is_null())
+        .and_where(
+            column(M::AuthorUserId)
+                .is_null()
+                .or(column(M::AuthorUserId).ne(reader)),
+        )
+        .and_where(
+            Expr::col((read.clone(), R::LastReadAt))
+                .is_null()
+                .or(column(M::CreatedAt).gt(Expr::col((read, R::LastReadAt)))),
+        )
+        .to_owned();
+    query.expr_as(
+        Expr::SubQuery(None, Box::new(count.into())),
+        Alias::new(UNREAD),
+    );
+}
+
+/// The unread position of [`read_position`] as decoded from a row that has it.
+fn decode_unread(row: &QueryResult) -> AppResult<(i64, Option<DateTime<Utc>>)> {
+    Ok((
+        row.try_get::<i64>("", UNREAD)?,
+        row.try_get::<Option<DateTime<Utc>>>(
+            &format!("{READ}_"),
+            conversation_read::Column::LastReadAt.as_str(),
+        )?,
+    ))
+}
+
+/// Unread count and read position of `reader` for each of these conversations of `org_id`, with
+/// one statement (for conversations read outside an inbox page).
+pub async fn unread_counts<Conn: ConnectionTrait>(
+    conn: &Conn,
+    org_id: Uuid,
+    reader: Uuid,
+    conversation_ids: &[Uuid],
+) -> AppResult<HashMap<Uuid, (i64, Option<DateTime<Utc>>)>> {
+    use conversation::Column as C;
+    if conversation_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut query = Query::select();
+    query
+        .column((conversation::Entity, C::Id))
+        .from(conversation::Entity)
+        .and_where(Expr::col((conversation::Entity, C::OrgId)).eq(org_id))
+        .and_where(
+            Expr::col((conversation::Entity, C::Id)).is_in(conversation_ids.iter().copied()),
+        );
+    read_position(&mut query, reader);
+    let rows = conn
+        .query_all_raw(conn.get_database_backend().build(&query))
+        .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get::<Uuid>("", "id")?, decode_unread(row)?)))
+        .collect()
 }
 
 /// Left-joins `J` as `alias` on `J.id = key` within the conversation's organization, selecting
@@ -220,13 +266,7 @@ where
 
 fn decode(row: &QueryResult, includes: Includes) -> AppResult<Row> {
     let unread = match includes.unread_for {
-        Some(_) => Some((
-            row.try_get::<i64>("", UNREAD)?,
-            row.try_get::<Option<DateTime<Utc>>>(
-                &format!("{READ}_"),
-                conversation_read::Column::LastReadAt.as_str(),
-            )?,
-        )),
+        Some(_) => Some(decode_unread(row)?),
         None => None,
     };
     Ok(Row {

@@ -29,6 +29,20 @@ impl From<FieldError> for UserError {
     }
 }
 
+/// Moves the errors of item `index` of the input list `list` (fields relative to the item,
+/// `["input", …]`) under `input.<list>.<index>`.
+pub fn under_item(list: &str, index: usize, errors: Vec<FieldError>) -> Vec<UserError> {
+    errors
+        .into_iter()
+        .map(|mut e| {
+            let rest = e.field.split_off(1.min(e.field.len()));
+            e.field = vec!["input".into(), list.into(), index.to_string()];
+            e.field.extend(rest);
+            UserError::from(e)
+        })
+        .collect()
+}
+
 /// Splits a service result into the payload's value and `userErrors`; other failures become
 /// top-level errors.
 pub fn split<T>(result: AppResult<T>) -> async_graphql::Result<(Option<T>, Vec<UserError>)> {

@@ -181,7 +181,9 @@ impl<M> Page<M> {
     }
 }
 
-fn page_size(args: &PageArgs) -> AppResult<(i32, bool)> {
+/// The page size `args` ask for and whether the page is read backward (`last`, or `before`
+/// alone); `BAD_USER_INPUT` for both `first` and `last` or a size out of range.
+pub(crate) fn page_size(args: &PageArgs) -> AppResult<(i32, bool)> {
     let (size, backward) = match (args.first, args.last) {
         (Some(_), Some(_)) => {
             return Err(AppError::BadUserInput(
@@ -320,8 +322,9 @@ fn page_select<E: OrgScoped>(
     Ok((select, size, backward, order))
 }
 
-/// The page of the rows [`page_select`] fetched, in connection order, with their cursors.
-fn finish_page<T>(
+/// The page of the rows fetched for `size` (one more when another follows), in connection order,
+/// with their cursors.
+pub(crate) fn finish_page<T>(
     mut rows: Vec<T>,
     size: i32,
     backward: bool,

@@ -169,17 +169,9 @@ pub struct AddNotesPayload {
     pub user_errors: Vec<UserError>,
 }
 
-/// Moves an item's errors (relative to the item, `["input", …]`) under `input.notes.<index>`.
+/// Moves an item's errors under `input.notes.<index>`.
 fn under_item(index: usize, errors: Vec<FieldError>) -> Vec<UserError> {
-    errors
-        .into_iter()
-        .map(|mut e| {
-            let rest = e.field.split_off(1.min(e.field.len()));
-            e.field = vec!["input".into(), "notes".into(), index.to_string()];
-            e.field.extend(rest);
-            UserError::from(e)
-        })
-        .collect()
+    crate::graphql::payload::under_item("notes", index, errors)
 }
 
 /// Note mutations.

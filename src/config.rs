@@ -117,6 +117,11 @@ pub struct Config {
     )]
     pub rate_limit_per_minute: u64,
 
+    /// Events a subscriber may fall behind the live stream before it is stopped (and told to
+    /// resume with its last cursor).
+    #[arg(long, env = "SWITCHBOARD_EVENT_BUS_CAPACITY", default_value_t = 4_096)]
+    pub event_bus_capacity: usize,
+
     /// Lifetime of a session token returned by `login`, in hours.
     #[arg(long, env = "SWITCHBOARD_SESSION_TTL_HOURS", default_value_t = 720)]
     pub session_ttl_hours: i64,

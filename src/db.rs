@@ -10,8 +10,8 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::sea_query::LikeExpr;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 
 use crate::config::{Config, SqliteSync};
@@ -89,14 +89,35 @@ pub async fn refresh_statistics(db: &DatabaseConnection) -> Result<(), sea_orm::
     txn.commit().await
 }
 
-/// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite).
+/// The transaction-scoped advisory lock PostgreSQL write transactions take first.
+const WRITE_LOCK: i64 = 0x5357_4254_4f41_5244; // "SWBTOARD"
+
+/// Starts a write transaction: `BEGIN IMMEDIATE` on SQLite (one writer at a time); on PostgreSQL a
+/// transaction that first takes a transaction-scoped advisory lock, so write transactions commit
+/// one at a time too. That makes the event log's sequence order its commit order on both
+/// databases, which lets event streams resume after a sequence number without gaps (see
+/// [`crate::live::bus`]). Taking it first, before any row lock, means it cannot deadlock. The same
+/// statement queues a `NOTIFY` for the event bus, which PostgreSQL delivers to every instance only
+/// if and when the transaction commits.
 pub async fn begin_write(db: &DatabaseConnection) -> AppResult<DatabaseTransaction> {
+    let backend = db.get_database_backend();
     let options = TransactionOptions {
-        sqlite_transaction_mode: (db.get_database_backend() == DbBackend::Sqlite)
+        sqlite_transaction_mode: (backend == DbBackend::Sqlite)
             .then_some(SqliteTransactionMode::Immediate),
         ..Default::default()
     };
-    Ok(db.begin_with_options(options).await?)
+    let txn = db.begin_with_options(options).await?;
+    if backend == DbBackend::Postgres {
+        txn.execute_raw(Statement::from_string(
+            backend,
+            format!(
+                "SELECT pg_advisory_xact_lock({WRITE_LOCK}), pg_notify('{}', '')",
+                crate::live::bus::CHANNEL
+            ),
+        ))
+        .await?;
+    }
+    Ok(txn)
 }
 
 /// Connections in the pool: `(size, idle)`.

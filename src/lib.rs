@@ -19,6 +19,7 @@ pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod idempotency;
+pub mod live;
 pub mod messages;
 pub mod notes;
 pub mod organizations;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub rate_limiter: Arc<RateLimiter>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// Committed events, as they commit, for subscriptions.
+    pub bus: Arc<live::EventBus>,
 }
 
 /// An assembled server, not yet listening.
@@ -67,6 +70,8 @@ pub struct App {
     pub state: AppState,
     /// All routes with their middleware.
     pub router: Router,
+    /// Background tasks of the event bus, stopped when the server stops.
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// Connects to the database, applies migrations and assembles the router.
@@ -88,15 +93,31 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
     });
     let rate_limiter = Arc::new(RateLimiter::new(config.rate_limit_per_minute));
     let schema = graphql::build_schema(config.clone(), rate_limiter.clone());
+    let bus = live::EventBus::new(config.event_bus_capacity);
+    // The tailer reads on its own small pool: its reads are not the requests' statements.
+    let bus_db = db::connect(&Config {
+        db_max_connections: 2,
+        ..(*config).clone()
+    })
+    .await?;
+    let tasks = bus
+        .start(bus_db)
+        .await
+        .map_err(|e| anyhow::anyhow!("starting the event bus: {e:?}"))?;
     let state = AppState {
         db,
         config,
         schema,
         rate_limiter,
         metrics,
+        bus,
     };
     let router = http::router(state.clone());
-    Ok(App { state, router })
+    Ok(App {
+        state,
+        router,
+        tasks,
+    })
 }
 
 impl App {
@@ -128,7 +149,11 @@ impl App {
             result = server => result?,
             () = drain => tracing::warn!("shutdown grace period over; dropping open connections"),
         }
-        for task in [statistics, pending].into_iter().flatten() {
+        for task in [statistics, pending]
+            .into_iter()
+            .flatten()
+            .chain(self.tasks)
+        {
             task.abort();
         }
         self.state.db.clone().close().await?;

@@ -1,5 +1,5 @@
 //! The event log: every state change writes one row here in the same transaction as the change.
-//! Subscriptions, webhooks, the activity and audit logs read it (later capabilities).
+//! Subscriptions (through [`crate::live::bus`]), the activity and audit logs read it.
 
 use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
@@ -24,7 +24,9 @@ impl Subject {
     }
 }
 
-/// Appends an event. Call it with the transaction that makes the change.
+/// Appends an event. Call it with the transaction that makes the change (a write transaction of
+/// [`crate::db::begin_write`], which on PostgreSQL orders event writers and notifies the event
+/// bus when the transaction commits).
 pub async fn record<C: ConnectionTrait>(
     conn: &C,
     org_id: Uuid,

@@ -8,9 +8,7 @@ pub mod relay;
 
 use std::sync::Arc;
 
-use async_graphql::{
-    Context, EmptySubscription, ID, Interface, MergedObject, Object, Schema, SchemaBuilder,
-};
+use async_graphql::{Context, ID, Interface, MergedObject, Object, Schema, SchemaBuilder};
 
 use crate::activity::graphql::{ActivityLogEntry, ActivityQuery};
 use crate::anonymization::graphql::{
@@ -27,6 +25,7 @@ use crate::conversations::graphql::{Conversation, ConversationMutation, Conversa
 use crate::custom_attributes::graphql::{
     CustomAttributeDefinition, CustomAttributeMutation, CustomAttributeQuery,
 };
+use crate::live::graphql::Subscription;
 use crate::messages::graphql::{Message, MessageMutation, MessageQuery};
 use crate::notes::graphql::{Note, NoteMutation};
 use crate::organizations::graphql::{Organization, OrganizationMutation, OrganizationQuery};
@@ -231,11 +230,11 @@ pub struct Mutation(
 );
 
 /// The schema type.
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 /// The schema with its types and nothing configured: the SDL comes from this.
-pub fn schema_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+pub fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(Query::default(), Mutation::default(), Subscription)
 }
 
 /// The schema as the server runs it: limits, introspection setting and the rate limiter.

@@ -232,6 +232,10 @@ async fn execute_request(
         }
     };
     let snapshot = meta.snapshot();
+    if snapshot.operation_type == Some(OperationType::Mutation) {
+        // Its transactions have committed (or rolled back): subscribers may have news.
+        state.bus.poke();
+    }
     let kind = match snapshot.operation_type {
         Some(OperationType::Query) => OperationKind::Query,
         Some(OperationType::Mutation) => OperationKind::Mutation,

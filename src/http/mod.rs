@@ -106,6 +106,7 @@ pub fn router(state: AppState) -> Router {
             "/graphql",
             get(graphql::get_handler).post(graphql::post_handler),
         )
+        .route("/graphql/ws", get(crate::live::ws::handler))
         .route("/attachments/{id}", get(crate::attachments::http::download))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

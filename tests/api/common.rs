@@ -116,6 +116,24 @@ impl TestApp {
         // No background sweeps: statement-counting tests must see only their own requests.
         config.pending_sweep_seconds = 0;
         configure(&mut config);
+        let org = TestOrg {
+            token: String::new(),
+            slug: String::new(),
+            owner_id: String::new(),
+            org_id: String::new(),
+        };
+        let mut test = Self::start(config, org, dir).await;
+        test.org = test.create_org("Acme", "acme", "owner@acme.test").await;
+        test
+    }
+
+    /// A second instance on this app's database, with the same first organization: for tests of
+    /// what crosses instances.
+    pub async fn spawn_beside(&self) -> Self {
+        Self::start((*self.state.config).clone(), self.org.clone(), None).await
+    }
+
+    async fn start(config: Config, org: TestOrg, dir: Option<tempfile::TempDir>) -> Self {
         let app = build_app(config).await.expect("build app");
         let state = app.state.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -126,22 +144,15 @@ impl TestApp {
         let server = tokio::spawn(app.serve(listener, async move {
             let _ = rx.await;
         }));
-        let mut test = Self {
+        Self {
             addr,
             client: reqwest::Client::new(),
             state,
-            org: TestOrg {
-                token: String::new(),
-                slug: String::new(),
-                owner_id: String::new(),
-                org_id: String::new(),
-            },
+            org,
             shutdown: Some(tx),
             server: Some(server),
             _dir: dir,
-        };
-        test.org = test.create_org("Acme", "acme", "owner@acme.test").await;
-        test
+        }
     }
 
     /// Creates another organization with an owner.

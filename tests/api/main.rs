@@ -19,6 +19,7 @@ mod groups;
 mod idempotency;
 mod inbox;
 mod limits;
+mod live;
 mod messages;
 mod notes;
 mod ops;

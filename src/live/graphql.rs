@@ -1,0 +1,289 @@
+//! GraphQL subscriptions over the event bus. Each subscription first replays the organization's
+//! committed events after its `after` cursor from the event log, then continues with live events,
+//! skipping any it already replayed: no gap, no duplicate.
+
+use std::sync::Arc;
+
+use async_graphql::futures_util::Stream;
+use async_graphql::{Context, ID, Result, SimpleObject, Subscription};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use entity::{conversation, event, message};
+use sea_orm::DatabaseConnection;
+use tokio::sync::{broadcast, mpsc};
+use uuid::Uuid;
+
+use super::bus::{self, EventBus};
+use crate::auth::{Permission, Principal};
+use crate::conversations::event_types;
+use crate::error::{AppError, AppResult};
+use crate::graphql::context::ContextExt;
+use crate::graphql::relay::decode_id;
+use crate::messages::graphql::Message;
+use crate::tenancy;
+
+/// Items a subscription may have produced and not yet sent before it waits for its client.
+const SUBSCRIBER_BUFFER: usize = 64;
+
+const CURSOR_PREFIX: &str = "event:";
+
+/// The cursor of the event with sequence `seq`.
+pub fn encode_cursor(seq: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{seq}"))
+}
+
+/// The sequence of a cursor; `BAD_USER_INPUT` for anything [`encode_cursor`] did not make.
+pub fn decode_cursor(cursor: &str) -> AppResult<i64> {
+    let forged = || AppError::BadUserInput(format!("`after` is not an event cursor: {cursor:?}"));
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| forged())?;
+    let text = String::from_utf8(bytes).map_err(|_| forged())?;
+    text.strip_prefix(CURSOR_PREFIX)
+        .and_then(|seq| seq.parse::<i64>().ok())
+        .filter(|seq| *seq >= 0)
+        .ok_or_else(forged)
+}
+
+/// A message added to a conversation.
+#[derive(SimpleObject)]
+pub struct MessageAddedEvent {
+    /// This event's cursor: subscribe with it as `after` to resume after this event.
+    cursor: String,
+    /// The message as it is now.
+    message: Message,
+}
+
+/// The subscription root.
+#[derive(Default)]
+pub struct Subscription;
+
+/// Live updates over websockets (`/graphql/ws`, subprotocols `graphql-transport-ws` and
+/// `graphql-ws`).
+#[Subscription]
+impl Subscription {
+    /// Messages added to conversations of the caller's organization (AGENT): of one
+    /// conversation, of one channel, or all. With `after`, first the messages added after that
+    /// cursor (still in the event log), then live ones.
+    async fn message_added(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only messages of this conversation.")] conversation_id: Option<ID>,
+        #[graphql(desc = "Only messages of conversations on this channel.")] channel_id: Option<ID>,
+        #[graphql(desc = "Resume after this event cursor (from an earlier event).")] after: Option<
+            String,
+        >,
+    ) -> Result<impl Stream<Item = Result<MessageAddedEvent>> + use<>> {
+        let app = ctx.app();
+        let principal = app.principal()?.clone();
+        principal.require(Permission::WorkConversations)?;
+        let db = app.db().clone();
+        let org_id = principal.org_id;
+        let conversation = match conversation_id {
+            Some(id) => {
+                let id = decode_id(&id, "Conversation")?;
+                tenancy::by_id::<conversation::Entity>(org_id, id)
+                    .one(&db)
+                    .await?
+                    .ok_or_else(|| AppError::NotFound("conversation".into()))?;
+                Some(id)
+            }
+            None => None,
+        };
+        let channel = match channel_id {
+            Some(id) => {
+                let id = decode_id(&id, "Channel")?;
+                tenancy::by_id::<entity::channel::Entity>(org_id, id)
+                    .one(&db)
+                    .await?
+                    .ok_or_else(|| AppError::NotFound("channel".into()))?;
+                Some(id)
+            }
+            None => None,
+        };
+        let filter = MessageFilter {
+            org_id,
+            conversation,
+            channel,
+        };
+        let start = start(&db, &app.state.bus, after.as_deref()).await?;
+        Ok(stream(db, start, principal, move |db, event| {
+            let filter = filter.clone();
+            async move { filter.message(&db, &event).await }
+        }))
+    }
+}
+
+/// Where a stream starts: the cursor's sequence (checked against the log's end), or the log's
+/// end. The receiver is subscribed before the end is read, so nothing committed in between is
+/// missed.
+struct Start {
+    receiver: broadcast::Receiver<Arc<event::Model>>,
+    after: i64,
+    replay: bool,
+}
+
+async fn start(db: &DatabaseConnection, bus: &EventBus, after: Option<&str>) -> AppResult<Start> {
+    let receiver = bus.subscribe();
+    let end = bus::last_seq(db).await?;
+    match after {
+        Some(cursor) => {
+            let after = decode_cursor(cursor)?;
+            if after > end {
+                return Err(AppError::BadUserInput(
+                    "`after` is a cursor from the future: no such event yet".into(),
+                ));
+            }
+            Ok(Start {
+                receiver,
+                after,
+                replay: true,
+            })
+        }
+        None => Ok(Start {
+            receiver,
+            after: end,
+            replay: false,
+        }),
+    }
+}
+
+#[derive(Clone)]
+struct MessageFilter {
+    org_id: Uuid,
+    conversation: Option<Uuid>,
+    channel: Option<Uuid>,
+}
+
+impl MessageFilter {
+    async fn message(
+        &self,
+        db: &DatabaseConnection,
+        event: &event::Model,
+    ) -> AppResult<Option<MessageAddedEvent>> {
+        if event.event_type != event_types::MESSAGE_ADDED
+            || self.conversation.is_some_and(|c| c != event.subject_id)
+        {
+            return Ok(None);
+        }
+        let Some(id) = event
+            .payload
+            .get("messageId")
+            .and_then(|v| v.as_str())
+            .and_then(|v| Uuid::parse_str(v).ok())
+        else {
+            return Ok(None);
+        };
+        let Some(model) = tenancy::by_id::<message::Entity>(self.org_id, id)
+            .one(db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if let Some(channel) = self.channel {
+            let on_channel =
+                tenancy::by_id::<conversation::Entity>(self.org_id, model.conversation_id)
+                    .one(db)
+                    .await?
+                    .is_some_and(|c| c.channel_id == Some(channel));
+            if !on_channel {
+                return Ok(None);
+            }
+        }
+        Ok(Some(MessageAddedEvent {
+            cursor: encode_cursor(event.seq),
+            message: Message(model),
+        }))
+    }
+}
+
+/// Sends what an event mapped to (nothing when it was skipped); `false` when the stream is over:
+/// the subscriber left, or an error was sent (which ends it).
+async fn forward<T>(sender: &mpsc::Sender<Result<T>>, mapped: AppResult<Option<T>>) -> bool {
+    match mapped {
+        Ok(None) => true,
+        Ok(Some(item)) => sender.send(Ok(item)).await.is_ok(),
+        Err(error) => {
+            let _ = sender.send(Err(error.into())).await;
+            false
+        }
+    }
+}
+
+/// The events of `principal`'s organization after `start`, replayed then live, mapped by `map`
+/// (`None` skips an event). A subscriber that falls behind the bus gets an error telling it to
+/// resume with its last cursor, and the stream ends.
+fn stream<T, F, Fut>(
+    db: DatabaseConnection,
+    start: Start,
+    principal: Principal,
+    map: F,
+) -> impl Stream<Item = Result<T>>
+where
+    T: Send + 'static,
+    F: Fn(DatabaseConnection, Arc<event::Model>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = AppResult<Option<T>>> + Send,
+{
+    let (sender, receiver) = mpsc::channel::<Result<T>>(SUBSCRIBER_BUFFER);
+    let org_id = principal.org_id;
+    tokio::spawn(async move {
+        let Start {
+            mut receiver,
+            after,
+            replay,
+        } = start;
+        let mut last = after;
+        if replay {
+            loop {
+                let rows = match bus::after(&db, Some(org_id), last, bus::READ_BATCH).await {
+                    Ok(rows) => rows,
+                    Err(error) => {
+                        let _ = sender.send(Err(error.into())).await;
+                        return;
+                    }
+                };
+                let full = rows.len() as u64 == bus::READ_BATCH;
+                for row in rows {
+                    last = row.seq;
+                    if !forward(&sender, map(db.clone(), Arc::new(row)).await).await {
+                        return;
+                    }
+                }
+                if !full {
+                    break;
+                }
+            }
+        }
+        loop {
+            let received = tokio::select! {
+                () = sender.closed() => return,
+                received = receiver.recv() => received,
+            };
+            let event = match received {
+                Ok(event) => event,
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    let _ = sender
+                        .send(Err(AppError::Conflict(format!(
+                            "this subscriber fell {missed} events behind and was stopped; \
+                             subscribe again with `after` set to the last cursor received"
+                        ))
+                        .into()))
+                        .await;
+                    return;
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            };
+            if event.seq <= last {
+                continue;
+            }
+            last = event.seq;
+            if event.org_id != org_id {
+                continue;
+            }
+            if !forward(&sender, map(db.clone(), event).await).await {
+                return;
+            }
+        }
+    });
+    async_graphql::futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|item| (item, receiver))
+    })
+}

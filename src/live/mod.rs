@@ -1,0 +1,8 @@
+//! Live updates: the event bus over the event log, GraphQL subscriptions, and the websocket
+//! endpoint that serves them.
+
+pub mod bus;
+pub mod graphql;
+pub mod ws;
+
+pub use bus::EventBus;

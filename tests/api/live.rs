@@ -1,0 +1,336 @@
+//! Subscriptions over websockets: transport, authentication, `messageAdded`, resume by cursor.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as Frame;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+
+use crate::common::TestApp;
+use crate::fixtures::{inbound, sms_setup};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+const SUBSCRIBE: &str = "subscription($c: ID, $after: String) { messageAdded(conversationId: $c, after: $after) { cursor message { text } } }";
+
+/// A websocket to `/graphql/ws` speaking `protocol`, with `token` on the upgrade request if given.
+async fn open(app: &TestApp, protocol: &str, token: Option<&str>) -> Socket {
+    let mut request = format!("ws://{}/graphql/ws", app.addr)
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", protocol.parse().unwrap());
+    if let Some(token) = token {
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    }
+    let (socket, response) = connect_async(request).await.expect("websocket");
+    assert_eq!(
+        response.headers()["sec-websocket-protocol"],
+        protocol,
+        "negotiated subprotocol"
+    );
+    socket
+}
+
+async fn send(socket: &mut Socket, message: Value) {
+    socket
+        .send(Frame::Text(message.to_string().into()))
+        .await
+        .unwrap();
+}
+
+/// The next text message (skipping pings and keep-alives); `None` when the socket closed.
+async fn next(socket: &mut Socket) -> Option<Value> {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a frame within 10 s")?;
+        match frame.ok()? {
+            Frame::Text(text) => {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                if value["type"] == "ka" || value["type"] == "ping" {
+                    continue;
+                }
+                return Some(value);
+            }
+            Frame::Close(_) => return None,
+            _ => continue,
+        }
+    }
+}
+
+/// A `graphql-transport-ws` connection initialised with `token` in the payload.
+async fn connected(app: &TestApp, token: &str) -> Socket {
+    let mut socket = open(app, "graphql-transport-ws", None).await;
+    send(
+        &mut socket,
+        json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } }),
+    )
+    .await;
+    assert_eq!(
+        next(&mut socket).await,
+        Some(json!({ "type": "connection_ack" }))
+    );
+    socket
+}
+
+async fn subscribe(socket: &mut Socket, id: &str, variables: Value) {
+    send(
+        socket,
+        json!({ "id": id, "type": "subscribe", "payload": { "query": SUBSCRIBE, "variables": variables } }),
+    )
+    .await;
+}
+
+/// The next `n` events of subscription `id`: (cursor, text).
+async fn events(socket: &mut Socket, id: &str, n: usize) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        let message = next(socket).await.expect("socket open");
+        assert_eq!(message["id"], id, "{message}");
+        assert_eq!(message["type"], "next", "{message}");
+        let event = &message["payload"]["data"]["messageAdded"];
+        out.push((
+            event["cursor"].as_str().unwrap().to_string(),
+            event["message"]["text"].as_str().unwrap().to_string(),
+        ));
+    }
+    out
+}
+
+async fn say(app: &TestApp, conversation: &str, text: &str) {
+    let data = app
+        .data(
+            &app.org.token,
+            "mutation($input: SendMessageInput!) { sendMessage(input: $input) { userErrors { message } } }",
+            json!({ "input": { "conversationId": conversation, "text": text } }),
+        )
+        .await;
+    assert_eq!(data["sendMessage"]["userErrors"], json!([]));
+}
+
+async fn conversation(app: &TestApp) -> String {
+    let (channel, contact) = sms_setup(app).await;
+    inbound(app, &app.org.token, &channel, &contact, "hello").await
+}
+
+fn texts(events: &[(String, String)]) -> Vec<&str> {
+    events.iter().map(|(_, t)| t.as_str()).collect()
+}
+
+#[tokio::test]
+async fn message_added_reaches_a_graphql_transport_ws_subscriber() {
+    let app = TestApp::spawn().await;
+    let conversation = conversation(&app).await;
+    let mut socket = connected(&app, &app.org.token).await;
+    subscribe(&mut socket, "1", json!({ "c": conversation })).await;
+    // Live from the log's end the server reads when it handles `subscribe`.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    say(&app, &conversation, "one").await;
+    let first = events(&mut socket, "1", 1).await;
+    assert_eq!(texts(&first), ["one"]);
+    say(&app, &conversation, "two").await;
+    say(&app, &conversation, "three").await;
+    let more = events(&mut socket, "1", 2).await;
+    assert_eq!(texts(&more), ["two", "three"]);
+    assert!(first[0].0 != more[0].0 && more[0].0 != more[1].0);
+}
+
+#[tokio::test]
+async fn the_legacy_graphql_ws_protocol_works_with_the_token_on_the_upgrade_request() {
+    let app = TestApp::spawn().await;
+    let conversation = conversation(&app).await;
+    let mut socket = open(&app, "graphql-ws", Some(&app.org.token)).await;
+    send(
+        &mut socket,
+        json!({ "type": "connection_init", "payload": {} }),
+    )
+    .await;
+    assert_eq!(
+        next(&mut socket).await,
+        Some(json!({ "type": "connection_ack" }))
+    );
+    send(
+        &mut socket,
+        json!({ "id": "a", "type": "start", "payload": { "query": SUBSCRIBE, "variables": { "c": conversation } } }),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    say(&app, &conversation, "legacy").await;
+    let message = next(&mut socket).await.unwrap();
+    assert_eq!(message["type"], "data");
+    assert_eq!(message["id"], "a");
+    assert_eq!(
+        message["payload"]["data"]["messageAdded"]["message"]["text"],
+        "legacy"
+    );
+}
+
+#[tokio::test]
+async fn resuming_replays_after_the_cursor_then_continues_live_without_gap_or_duplicate() {
+    let app = TestApp::spawn().await;
+    let conversation = conversation(&app).await;
+    let mut socket = connected(&app, &app.org.token).await;
+    subscribe(&mut socket, "1", json!({ "c": conversation })).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for text in ["m1", "m2", "m3"] {
+        say(&app, &conversation, text).await;
+    }
+    let seen = events(&mut socket, "1", 3).await;
+    assert_eq!(texts(&seen), ["m1", "m2", "m3"]);
+    drop(socket);
+
+    // Written while nobody listens.
+    say(&app, &conversation, "m4").await;
+    say(&app, &conversation, "m5").await;
+
+    let mut socket = connected(&app, &app.org.token).await;
+    subscribe(
+        &mut socket,
+        "2",
+        json!({ "c": conversation, "after": seen[1].0 }),
+    )
+    .await;
+    let replayed = events(&mut socket, "2", 3).await;
+    assert_eq!(texts(&replayed), ["m3", "m4", "m5"]);
+    assert_eq!(replayed[0], seen[2], "the same event has the same cursor");
+    say(&app, &conversation, "m6").await;
+    let live = events(&mut socket, "2", 1).await;
+    assert_eq!(texts(&live), ["m6"]);
+
+    // Resume while messages are being committed: exactly m7..m26, in order.
+    let writer = {
+        let client = app.client.clone();
+        let url = app.url("/graphql");
+        let token = app.org.token.clone();
+        let conversation = conversation.clone();
+        tokio::spawn(async move {
+            for n in 7..=26 {
+                let response = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .json(&json!({
+                        "query": "mutation($input: SendMessageInput!) { sendMessage(input: $input) { userErrors { message } } }",
+                        "variables": { "input": { "conversationId": conversation, "text": format!("m{n}") } }
+                    }))
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(response.status().is_success());
+            }
+        })
+    };
+    let mut socket = connected(&app, &app.org.token).await;
+    subscribe(
+        &mut socket,
+        "3",
+        json!({ "c": conversation, "after": live[0].0 }),
+    )
+    .await;
+    let resumed = events(&mut socket, "3", 20).await;
+    writer.await.unwrap();
+    let expected: Vec<String> = (7..=26).map(|n| format!("m{n}")).collect();
+    assert_eq!(texts(&resumed), expected);
+}
+
+#[tokio::test]
+async fn bad_subscriptions_get_clear_errors() {
+    let app = TestApp::spawn().await;
+    let conversation = conversation(&app).await;
+    let other = app.create_org("Other", "other", "owner@other.test").await;
+    let mut socket = connected(&app, &other.token).await;
+    let cases = [
+        (
+            json!({ "c": conversation }),
+            "NOT_FOUND",
+            "conversation not found",
+        ),
+        (
+            json!({ "after": "not-a-cursor" }),
+            "BAD_USER_INPUT",
+            "`after` is not an event cursor: \"not-a-cursor\"",
+        ),
+        (
+            // "event:999999": well formed, but no such event yet.
+            json!({ "after": "ZXZlbnQ6OTk5OTk5" }),
+            "BAD_USER_INPUT",
+            "`after` is a cursor from the future: no such event yet",
+        ),
+    ];
+    for (n, (variables, code, text)) in cases.into_iter().enumerate() {
+        let id = n.to_string();
+        subscribe(&mut socket, &id, variables).await;
+        // The subscription field fails: one result with the error, then `complete`.
+        let message = next(&mut socket).await.unwrap();
+        assert_eq!(message["id"], id.as_str());
+        assert_eq!(message["type"], "next", "{message}");
+        assert_eq!(message["payload"]["data"], Value::Null);
+        let error = &message["payload"]["errors"][0];
+        assert_eq!(error["message"], text);
+        assert_eq!(error["extensions"]["code"], code);
+        assert_eq!(
+            next(&mut socket).await,
+            Some(json!({ "id": id, "type": "complete" }))
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_connection_without_a_valid_token_is_refused() {
+    let app = TestApp::spawn().await;
+    let mut socket = open(&app, "graphql-transport-ws", None).await;
+    send(
+        &mut socket,
+        json!({ "type": "connection_init", "payload": { "authorization": "Bearer sbt_wrong" } }),
+    )
+    .await;
+    let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let Frame::Close(Some(close)) = frame else {
+        panic!("expected a close frame, got {frame:?}");
+    };
+    assert_eq!(u16::from(close.code), 1002);
+    // A bad token on the upgrade request: 401, no websocket.
+    let mut request = format!("ws://{}/graphql/ws", app.addr)
+        .into_client_request()
+        .unwrap();
+    let headers = request.headers_mut();
+    headers.insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    headers.insert("authorization", "Bearer sbt_wrong".parse().unwrap());
+    match connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 401)
+        }
+        other => panic!("expected 401, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn on_postgresql_a_message_sent_through_one_instance_reaches_a_subscriber_of_another() {
+    if std::env::var("SWITCHBOARD_TEST_POSTGRES_URL").is_err() {
+        // One SQLite file serves one instance; the cross-instance bus is PostgreSQL's.
+        return;
+    }
+    let first = TestApp::spawn().await;
+    let second = first.spawn_beside().await;
+    let conversation = conversation(&first).await;
+    let mut socket = connected(&second, &first.org.token).await;
+    subscribe(&mut socket, "1", json!({ "c": conversation })).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    say(&first, &conversation, "across").await;
+    say(&first, &conversation, "instances").await;
+    let received = events(&mut socket, "1", 2).await;
+    assert_eq!(texts(&received), ["across", "instances"]);
+}

@@ -122,6 +122,23 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_EVENT_BUS_CAPACITY", default_value_t = 4_096)]
     pub event_bus_capacity: usize,
 
+    /// Seconds a websocket client has to send `connection_init` before it is closed (4408).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_WS_INIT_TIMEOUT_SECONDS",
+        default_value_t = 10
+    )]
+    pub ws_init_timeout_seconds: u64,
+
+    /// Subscriptions one websocket connection may run at once.
+    #[arg(long, env = "SWITCHBOARD_WS_MAX_SUBSCRIPTIONS", default_value_t = 100)]
+    pub ws_max_subscriptions: usize,
+
+    /// Messages the server queues for one websocket client before closing it as a slow consumer
+    /// (4413).
+    #[arg(long, env = "SWITCHBOARD_WS_MAX_QUEUED", default_value_t = 1_024)]
+    pub ws_max_queued: usize,
+
     /// Lifetime of a session token returned by `login`, in hours.
     #[arg(long, env = "SWITCHBOARD_SESSION_TTL_HOURS", default_value_t = 720)]
     pub session_ttl_hours: i64,

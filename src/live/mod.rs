@@ -3,6 +3,7 @@
 
 pub mod bus;
 pub mod graphql;
+pub mod guard;
 pub mod ws;
 
 pub use bus::EventBus;

@@ -4,14 +4,16 @@
 //! …"}` or `{"token": "…"}`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_graphql::Data;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::extract::{State, WebSocketUpgrade};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 
+use super::guard::{self, Dialect, Limits, close};
 use crate::AppState;
 use crate::auth;
 use crate::error::AppError;
@@ -34,23 +36,66 @@ fn token_of(payload: &serde_json::Value) -> Option<String> {
     text("token").map(str::to_string).filter(|t| !t.is_empty())
 }
 
-/// Upgrades to a websocket serving the schema's subscriptions for the authenticated caller.
+/// The subprotocols the client asked for, in its order.
+fn requested(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// Upgrades to a websocket serving the schema's subscriptions for the authenticated caller, with
+/// the transport rules of [`super::guard`]. A client asking for no known subprotocol is answered
+/// with the first one it asked for and closed with 4406.
 pub async fn handler(
     State(state): State<AppState>,
-    protocol: GraphQLProtocol,
+    protocol: Result<GraphQLProtocol, StatusCode>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let requested = requested(&headers);
+    let upgrade = upgrade.read_buffer_size(READ_BUFFER);
+    let Ok(protocol) = protocol else {
+        return upgrade
+            .protocols(requested.into_iter().take(1))
+            .on_upgrade(|socket| {
+                guard::refuse(
+                    socket,
+                    close::UNKNOWN_SUBPROTOCOL,
+                    "Subprotocol not acceptable: use graphql-transport-ws or graphql-ws",
+                )
+            });
+    };
+    let dialect = match requested
+        .iter()
+        .find(|p| ALL_WEBSOCKET_PROTOCOLS.contains(&p.as_str()))
+    {
+        Some(p) if p == "graphql-ws" => Dialect::Legacy,
+        _ => Dialect::TransportWs,
+    };
     let upfront = match principal(&state, &headers).await {
         Ok(principal) => principal,
         Err(error) => return auth_failure(&state, error),
     };
+    let limits = Limits {
+        init_timeout: Duration::from_secs(state.config.ws_init_timeout_seconds),
+        max_subscriptions: state.config.ws_max_subscriptions.max(1),
+        max_queued: state.config.ws_max_queued.max(1),
+    };
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket| {
             let schema = state.schema.clone();
-            GraphQLWebSocket::new(socket, schema, protocol)
+            let guarded = guard::guard(socket, dialect, limits);
+            let incoming =
+                futures_util::stream::unfold(guarded.incoming, |mut receiver| async move {
+                    receiver.recv().await.map(|item| (item, receiver))
+                });
+            GraphQLWebSocket::new_with_pair(guarded.outgoing, incoming, schema, protocol)
                 .on_connection_init(move |payload| async move {
                     let principal = match upfront {
                         Some(principal) => principal,

@@ -38,6 +38,21 @@ async fn open(app: &TestApp, protocol: &str, token: Option<&str>) -> Socket {
     socket
 }
 
+/// The close frame the server ends with: (code, reason), skipping other frames.
+async fn closed(socket: &mut Socket) -> (u16, String) {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a frame within 10 s")
+            .expect("a close frame before the end")
+            .expect("a frame");
+        if let Frame::Close(close) = frame {
+            let close = close.expect("a close code");
+            return (u16::from(close.code), close.reason.to_string());
+        }
+    }
+}
+
 async fn send(socket: &mut Socket, message: Value) {
     socket
         .send(Frame::Text(message.to_string().into()))
@@ -61,6 +76,20 @@ async fn next(socket: &mut Socket) -> Option<Value> {
             }
             Frame::Close(_) => return None,
             _ => continue,
+        }
+    }
+}
+
+/// The next text message, pings and pongs included.
+async fn next_any(socket: &mut Socket) -> Value {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a frame within 10 s")
+            .expect("open")
+            .expect("a frame");
+        if let Frame::Text(text) = frame {
+            return serde_json::from_str(&text).unwrap();
         }
     }
 }
@@ -290,15 +319,10 @@ async fn a_connection_without_a_valid_token_is_refused() {
         json!({ "type": "connection_init", "payload": { "authorization": "Bearer sbt_wrong" } }),
     )
     .await;
-    let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let Frame::Close(Some(close)) = frame else {
-        panic!("expected a close frame, got {frame:?}");
-    };
-    assert_eq!(u16::from(close.code), 1002);
+    assert_eq!(
+        closed(&mut socket).await,
+        (4403, "Forbidden: invalid token".to_string())
+    );
     // A bad token on the upgrade request: 401, no websocket.
     let mut request = format!("ws://{}/graphql/ws", app.addr)
         .into_client_request()
@@ -333,4 +357,121 @@ async fn on_postgresql_a_message_sent_through_one_instance_reaches_a_subscriber_
     say(&first, &conversation, "instances").await;
     let received = events(&mut socket, "1", 2).await;
     assert_eq!(texts(&received), ["across", "instances"]);
+}
+
+#[tokio::test]
+async fn transport_rule_breaks_close_the_connection_with_their_codes() {
+    let app = TestApp::spawn_with(|config| config.ws_init_timeout_seconds = 1).await;
+    let token = app.org.token.clone();
+    let init = json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } });
+    let subscription = json!({ "id": "1", "type": "subscribe", "payload": { "query": SUBSCRIBE } });
+
+    // 4400: not a protocol message.
+    let mut socket = open(&app, "graphql-transport-ws", None).await;
+    socket.send(Frame::Text("{not json".into())).await.unwrap();
+    assert_eq!(
+        closed(&mut socket).await,
+        (4400, "Invalid message: not JSON".into())
+    );
+    let mut socket = connected(&app, &token).await;
+    send(&mut socket, json!({ "type": "shout" })).await;
+    assert_eq!(
+        closed(&mut socket).await,
+        (4400, "Invalid message: unknown type \"shout\"".into())
+    );
+
+    // 4401: subscribe before the acknowledgement.
+    let mut socket = open(&app, "graphql-transport-ws", None).await;
+    send(&mut socket, subscription.clone()).await;
+    assert_eq!(closed(&mut socket).await, (4401, "Unauthorized".into()));
+
+    // 4403: no token anywhere.
+    let mut socket = open(&app, "graphql-transport-ws", None).await;
+    send(&mut socket, json!({ "type": "connection_init" })).await;
+    let (code, reason) = closed(&mut socket).await;
+    assert_eq!(code, 4403);
+    assert!(
+        reason.starts_with("Forbidden: authentication required"),
+        "{reason}"
+    );
+
+    // 4406: no subprotocol the server speaks.
+    let mut socket = open(&app, "mqtt", None).await;
+    assert_eq!(
+        closed(&mut socket).await,
+        (
+            4406,
+            "Subprotocol not acceptable: use graphql-transport-ws or graphql-ws".into()
+        )
+    );
+
+    // 4408: no connection_init in time (1 s here).
+    let mut socket = open(&app, "graphql-transport-ws", None).await;
+    assert_eq!(
+        closed(&mut socket).await,
+        (4408, "Connection initialisation timeout".into())
+    );
+
+    // 4409: a running subscription's id again.
+    let mut socket = connected(&app, &token).await;
+    send(&mut socket, subscription.clone()).await;
+    send(&mut socket, subscription.clone()).await;
+    assert_eq!(
+        closed(&mut socket).await,
+        (4409, "Subscriber for 1 already exists".into())
+    );
+
+    // 4429: a second connection_init.
+    let mut socket = connected(&app, &token).await;
+    send(&mut socket, init).await;
+    assert_eq!(
+        closed(&mut socket).await,
+        (4429, "Too many initialisation requests".into())
+    );
+
+    // After a subscription completes, its id may be used again.
+    let mut socket = connected(&app, &token).await;
+    send(&mut socket, subscription.clone()).await;
+    send(&mut socket, json!({ "id": "1", "type": "complete" })).await;
+    send(&mut socket, subscription).await;
+    send(&mut socket, json!({ "type": "ping" })).await;
+    assert_eq!(
+        next_any(&mut socket).await,
+        json!({ "id": "1", "type": "complete" })
+    );
+    assert_eq!(
+        next_any(&mut socket).await,
+        json!({ "type": "pong" }),
+        "still open"
+    );
+}
+
+#[tokio::test]
+async fn subscriptions_beyond_the_cap_are_refused_and_the_connection_stays() {
+    let app = TestApp::spawn_with(|config| config.ws_max_subscriptions = 2).await;
+    let conversation = conversation(&app).await;
+    let mut socket = connected(&app, &app.org.token).await;
+    for id in ["1", "2", "3"] {
+        subscribe(&mut socket, id, json!({ "c": conversation })).await;
+    }
+    assert_eq!(
+        next(&mut socket).await,
+        Some(json!({ "id": "3", "type": "error", "payload": [{
+            "message": "at most 2 subscriptions may run on one connection",
+            "extensions": { "code": "QUERY_TOO_COMPLEX" }
+        }] }))
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    say(&app, &conversation, "still here").await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let message = next(&mut socket).await.unwrap();
+        assert_eq!(
+            message["payload"]["data"]["messageAdded"]["message"]["text"],
+            "still here"
+        );
+        ids.push(message["id"].as_str().unwrap().to_string());
+    }
+    ids.sort();
+    assert_eq!(ids, ["1", "2"]);
 }

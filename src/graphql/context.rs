@@ -62,6 +62,15 @@ impl RequestCtx {
         })
     }
 
+    /// Drops every loader and what it loaded: a websocket connection keeps one context for its
+    /// lifetime, and each subscription event must be resolved from current data.
+    pub fn forget_loaded(&self) {
+        match self.loaders.lock() {
+            Ok(mut loaders) => loaders.clear(),
+            Err(poisoned) => poisoned.into_inner().clear(),
+        }
+    }
+
     /// This request's dataloader of `L`, scoped to the caller's organization (created on first
     /// use).
     pub fn loader<L>(&self) -> AppResult<Arc<RequestLoader<L>>>

@@ -17,7 +17,7 @@ use super::bus::{self, EventBus};
 use crate::auth::{Permission, Principal};
 use crate::conversations::event_types;
 use crate::error::{AppError, AppResult};
-use crate::graphql::context::ContextExt;
+use crate::graphql::context::{ContextExt, RequestCtx};
 use crate::graphql::relay::decode_id;
 use crate::messages::graphql::Message;
 use crate::tenancy;
@@ -105,7 +105,8 @@ impl Subscription {
             channel,
         };
         let start = start(&db, &app.state.bus, after.as_deref()).await?;
-        Ok(stream(db, start, principal, move |db, event| {
+        let app = ctx.data::<Arc<RequestCtx>>()?.clone();
+        Ok(stream(db, start, principal, app, move |db, event| {
             let filter = filter.clone();
             async move { filter.message(&db, &event).await }
         }))
@@ -215,6 +216,7 @@ fn stream<T, F, Fut>(
     db: DatabaseConnection,
     start: Start,
     principal: Principal,
+    app: Arc<RequestCtx>,
     map: F,
 ) -> impl Stream<Item = Result<T>>
 where
@@ -283,7 +285,13 @@ where
             }
         }
     });
-    async_graphql::futures_util::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|item| (item, receiver))
+    async_graphql::futures_util::stream::unfold(receiver, move |mut receiver| {
+        let app = app.clone();
+        async move {
+            let item = receiver.recv().await?;
+            // The event's fields are resolved after this returns: from fresh loaders.
+            app.forget_loaded();
+            Some((item, receiver))
+        }
     })
 }

@@ -475,3 +475,32 @@ async fn subscriptions_beyond_the_cap_are_refused_and_the_connection_stays() {
     ids.sort();
     assert_eq!(ids, ["1", "2"]);
 }
+
+#[tokio::test]
+async fn each_event_is_resolved_with_fresh_data_not_what_the_connection_saw_before() {
+    let app = TestApp::spawn().await;
+    let conversation = conversation(&app).await;
+    let mut socket = connected(&app, &app.org.token).await;
+    let query = "subscription($c: ID) { messageAdded(conversationId: $c) { message { text author { ... on User { displayName } } } } }";
+    send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": { "c": conversation } } }),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let author = |message: &Value| {
+        message["payload"]["data"]["messageAdded"]["message"]["author"]["displayName"].clone()
+    };
+    say(&app, &conversation, "before").await;
+    assert_eq!(author(&next(&mut socket).await.unwrap()), "Acme Owner");
+    let renamed = app
+        .data(
+            &app.org.token,
+            "mutation($input: UpdateUserInput!) { updateUser(input: $input) { userErrors { message } } }",
+            json!({ "input": { "id": app.org.owner_id, "displayName": "Renamed Owner" } }),
+        )
+        .await;
+    assert_eq!(renamed["updateUser"]["userErrors"], json!([]));
+    say(&app, &conversation, "after").await;
+    assert_eq!(author(&next(&mut socket).await.unwrap()), "Renamed Owner");
+}

@@ -72,45 +72,158 @@ impl Subscription {
             String,
         >,
     ) -> Result<impl Stream<Item = Result<MessageAddedEvent>> + use<>> {
-        let app = ctx.app();
-        let principal = app.principal()?.clone();
-        principal.require(Permission::WorkConversations)?;
-        let db = app.db().clone();
-        let org_id = principal.org_id;
-        let conversation = match conversation_id {
-            Some(id) => {
-                let id = decode_id(&id, "Conversation")?;
-                tenancy::by_id::<conversation::Entity>(org_id, id)
-                    .one(&db)
-                    .await?
-                    .ok_or_else(|| AppError::NotFound("conversation".into()))?;
-                Some(id)
-            }
-            None => None,
-        };
-        let channel = match channel_id {
-            Some(id) => {
-                let id = decode_id(&id, "Channel")?;
-                tenancy::by_id::<entity::channel::Entity>(org_id, id)
-                    .one(&db)
-                    .await?
-                    .ok_or_else(|| AppError::NotFound("channel".into()))?;
-                Some(id)
-            }
-            None => None,
-        };
-        let filter = MessageFilter {
-            org_id,
-            conversation,
-            channel,
-        };
-        let start = start(&db, &app.state.bus, after.as_deref()).await?;
-        let app = ctx.data::<Arc<RequestCtx>>()?.clone();
-        Ok(stream(db, start, principal, app, move |db, event| {
-            let filter = filter.clone();
-            async move { filter.message(&db, &event).await }
-        }))
+        message_stream(
+            ctx,
+            ADDED,
+            conversation_id,
+            channel_id,
+            after,
+            |seq, _, model| MessageAddedEvent {
+                cursor: encode_cursor(seq),
+                message: Message(model),
+            },
+        )
+        .await
     }
+
+    /// Messages of the caller's organization that changed (AGENT): edited, redacted, removed, a
+    /// reaction added or removed, the delivery status moved. By conversation, channel, or all;
+    /// with `after`, first the changes after that cursor, then live ones. The message is given as
+    /// it is when the event is delivered.
+    async fn message_updated(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only messages of this conversation.")] conversation_id: Option<ID>,
+        #[graphql(desc = "Only messages of conversations on this channel.")] channel_id: Option<ID>,
+        #[graphql(desc = "Resume after this event cursor (from an earlier event).")] after: Option<
+            String,
+        >,
+    ) -> Result<impl Stream<Item = Result<MessageUpdatedEvent>> + use<>> {
+        message_stream(
+            ctx,
+            UPDATED,
+            conversation_id,
+            channel_id,
+            after,
+            |seq, event_type, model| MessageUpdatedEvent {
+                cursor: encode_cursor(seq),
+                change: MessageChange::of(event_type),
+                message: Message(model),
+            },
+        )
+        .await
+    }
+}
+
+/// The event types of `messageAdded`.
+const ADDED: &[&str] = &[event_types::MESSAGE_ADDED];
+
+/// The event types of `messageUpdated`.
+const UPDATED: &[&str] = &[
+    event_types::MESSAGE_EDITED,
+    event_types::MESSAGE_REDACTED,
+    event_types::MESSAGE_REMOVED,
+    event_types::REACTION_ADDED,
+    event_types::REACTION_REMOVED,
+    event_types::MESSAGE_STATUS_CHANGED,
+];
+
+/// What changed in a message.
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageChange {
+    /// Its text or HTML was edited.
+    Edited,
+    /// Its content was redacted.
+    Redacted,
+    /// It was removed.
+    Removed,
+    /// A reaction was added.
+    ReactionAdded,
+    /// A reaction was removed.
+    ReactionRemoved,
+    /// Its delivery status moved.
+    StatusChanged,
+}
+
+impl MessageChange {
+    fn of(event_type: &str) -> Self {
+        match event_type {
+            event_types::MESSAGE_EDITED => Self::Edited,
+            event_types::MESSAGE_REDACTED => Self::Redacted,
+            event_types::MESSAGE_REMOVED => Self::Removed,
+            event_types::REACTION_ADDED => Self::ReactionAdded,
+            event_types::REACTION_REMOVED => Self::ReactionRemoved,
+            _ => Self::StatusChanged,
+        }
+    }
+}
+
+/// A change to a message.
+#[derive(SimpleObject)]
+pub struct MessageUpdatedEvent {
+    /// This event's cursor: subscribe with it as `after` to resume after this event.
+    cursor: String,
+    /// What changed.
+    change: MessageChange,
+    /// The message as it is now.
+    message: Message,
+}
+
+/// A stream of the message events of `types` the caller may see, checked and started as the
+/// message subscriptions' arguments say, each mapped by `make` from (sequence, event type,
+/// message).
+async fn message_stream<T: Send + 'static>(
+    ctx: &Context<'_>,
+    types: &'static [&'static str],
+    conversation_id: Option<ID>,
+    channel_id: Option<ID>,
+    after: Option<String>,
+    make: fn(i64, &str, message::Model) -> T,
+) -> Result<impl Stream<Item = Result<T>> + use<T>> {
+    let app = ctx.app();
+    let principal = app.principal()?.clone();
+    principal.require(Permission::WorkConversations)?;
+    let db = app.db().clone();
+    let org_id = principal.org_id;
+    let conversation = match conversation_id {
+        Some(id) => {
+            let id = decode_id(&id, "Conversation")?;
+            tenancy::by_id::<conversation::Entity>(org_id, id)
+                .one(&db)
+                .await?
+                .ok_or_else(|| AppError::NotFound("conversation".into()))?;
+            Some(id)
+        }
+        None => None,
+    };
+    let channel = match channel_id {
+        Some(id) => {
+            let id = decode_id(&id, "Channel")?;
+            tenancy::by_id::<entity::channel::Entity>(org_id, id)
+                .one(&db)
+                .await?
+                .ok_or_else(|| AppError::NotFound("channel".into()))?;
+            Some(id)
+        }
+        None => None,
+    };
+    let filter = MessageFilter {
+        org_id,
+        types,
+        conversation,
+        channel,
+    };
+    let start = start(&db, &app.state.bus, after.as_deref()).await?;
+    let app = ctx.data::<Arc<RequestCtx>>()?.clone();
+    Ok(stream(db, start, principal, app, move |db, event| {
+        let filter = filter.clone();
+        async move {
+            Ok(filter
+                .message(&db, &event)
+                .await?
+                .map(|model| make(event.seq, &event.event_type, model)))
+        }
+    }))
 }
 
 /// Where a stream starts: the cursor's sequence (checked against the log's end), or the log's
@@ -150,6 +263,7 @@ async fn start(db: &DatabaseConnection, bus: &EventBus, after: Option<&str>) -> 
 #[derive(Clone)]
 struct MessageFilter {
     org_id: Uuid,
+    types: &'static [&'static str],
     conversation: Option<Uuid>,
     channel: Option<Uuid>,
 }
@@ -159,8 +273,8 @@ impl MessageFilter {
         &self,
         db: &DatabaseConnection,
         event: &event::Model,
-    ) -> AppResult<Option<MessageAddedEvent>> {
-        if event.event_type != event_types::MESSAGE_ADDED
+    ) -> AppResult<Option<message::Model>> {
+        if !self.types.contains(&event.event_type.as_str())
             || self.conversation.is_some_and(|c| c != event.subject_id)
         {
             return Ok(None);
@@ -189,10 +303,7 @@ impl MessageFilter {
                 return Ok(None);
             }
         }
-        Ok(Some(MessageAddedEvent {
-            cursor: encode_cursor(event.seq),
-            message: Message(model),
-        }))
+        Ok(Some(model))
     }
 }
 

@@ -504,3 +504,78 @@ async fn each_event_is_resolved_with_fresh_data_not_what_the_connection_saw_befo
     say(&app, &conversation, "after").await;
     assert_eq!(author(&next(&mut socket).await.unwrap()), "Renamed Owner");
 }
+
+#[tokio::test]
+async fn message_updated_delivers_edits_reactions_and_removal_in_order() {
+    let app = TestApp::spawn().await;
+    let conversation = conversation(&app).await;
+    let token = app.org.token.clone();
+    let sent = app
+        .data(
+            &token,
+            "mutation($input: SendMessageInput!) { sendMessage(input: $input) { message { id } } }",
+            json!({ "input": { "conversationId": conversation, "text": "draft" } }),
+        )
+        .await;
+    let message = sent["sendMessage"]["message"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut socket = connected(&app, &token).await;
+    let query = "subscription($c: ID) { messageUpdated(conversationId: $c) { change message { id text reactionCounts { reaction count } removedAt } } }";
+    send(
+        &mut socket,
+        json!({ "id": "u", "type": "subscribe", "payload": { "query": query, "variables": { "c": conversation } } }),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let run = |query: &'static str, input: Value| {
+        let app = &app;
+        let token = token.clone();
+        async move {
+            let data = app.data(&token, query, json!({ "input": input })).await;
+            let payload = data.as_object().unwrap().values().next().unwrap().clone();
+            assert_eq!(payload["userErrors"], json!([]), "{payload}");
+        }
+    };
+    run(
+        "mutation($input: EditMessageInput!) { editMessage(input: $input) { userErrors { message } } }",
+        json!({ "messageId": message, "text": "final" }),
+    )
+    .await;
+    run(
+        "mutation($input: ReactionInput!) { addReaction(input: $input) { userErrors { message } } }",
+        json!({ "messageId": message, "reaction": "LIKE" }),
+    )
+    .await;
+    run(
+        "mutation($input: RemoveMessageInput!) { removeMessage(input: $input) { userErrors { message } } }",
+        json!({ "messageId": message }),
+    )
+    .await;
+    let mut changes = Vec::new();
+    for _ in 0..3 {
+        let event = next(&mut socket).await.unwrap();
+        let update = event["payload"]["data"]["messageUpdated"].clone();
+        assert_eq!(update["message"]["id"], message.as_str());
+        changes.push(update["change"].as_str().unwrap().to_string());
+    }
+    assert_eq!(changes, ["EDITED", "REACTION_ADDED", "REMOVED"]);
+    // A new message is not an update.
+    say(&app, &conversation, "new").await;
+    run(
+        "mutation($input: ReactionInput!) { removeReaction(input: $input) { userErrors { message } } }",
+        json!({ "messageId": message, "reaction": "LIKE" }),
+    )
+    .await;
+    let event = next(&mut socket).await.unwrap();
+    let update = &event["payload"]["data"]["messageUpdated"];
+    assert_eq!(update["change"], "REACTION_REMOVED");
+    assert_eq!(update["message"]["reactionCounts"], json!([]));
+    assert!(update["message"]["removedAt"].is_string());
+    assert_eq!(
+        update["message"]["text"],
+        Value::Null,
+        "removed content stays hidden"
+    );
+}

@@ -60,11 +60,8 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
 /// the primary key and reads the whole organization. PostgreSQL keeps its own statistics
 /// (autovacuum); there this does nothing.
 ///
-/// Only the per-index row estimates (`sqlite_stat1`) are kept: the bundled SQLite is built with
-/// `SQLITE_ENABLE_STAT4`, and with `sqlite_stat4` samples every prepared statement whose plan could
-/// depend on a bound value is re-parsed and re-planned each time it is bound, which cost about a
-/// sixth of the database time of an inbox page. Our indexes are chosen by selectivity, which
-/// `sqlite_stat1` gives.
+/// The bundled SQLite is built with the query planner stability guarantee (`.cargo/config.toml`):
+/// plans never depend on bound values, so statistics never make a prepared statement re-plan.
 pub async fn refresh_statistics(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
     use sea_orm::{ConnectionTrait, TransactionTrait};
     if db.get_database_backend() != DbBackend::Sqlite {
@@ -75,17 +72,6 @@ pub async fn refresh_statistics(db: &DatabaseConnection) -> Result<(), sea_orm::
     txn.execute_unprepared("PRAGMA analysis_limit = 1000")
         .await?;
     txn.execute_unprepared("ANALYZE").await?;
-    let stat4 = txn
-        .query_one_raw(sea_orm::Statement::from_string(
-            DbBackend::Sqlite,
-            "SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_stat4'",
-        ))
-        .await?;
-    if stat4.is_some() {
-        txn.execute_unprepared("DELETE FROM sqlite_stat4").await?;
-        // Reloads the statistics (without analyzing again).
-        txn.execute_unprepared("ANALYZE sqlite_schema").await?;
-    }
     txn.commit().await
 }
 

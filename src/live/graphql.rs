@@ -14,7 +14,7 @@ use tokio::sync::{broadcast, mpsc};
 use uuid::Uuid;
 
 use super::bus::{self, EventBus};
-use crate::auth::{Permission, Principal};
+use crate::auth::Permission;
 use crate::conversations::event_types;
 use crate::error::{AppError, AppResult};
 use crate::graphql::context::{ContextExt, RequestCtx};
@@ -185,28 +185,11 @@ async fn message_stream<T: Send + 'static>(
     principal.require(Permission::WorkConversations)?;
     let db = app.db().clone();
     let org_id = principal.org_id;
-    let conversation = match conversation_id {
-        Some(id) => {
-            let id = decode_id(&id, "Conversation")?;
-            tenancy::by_id::<conversation::Entity>(org_id, id)
-                .one(&db)
-                .await?
-                .ok_or_else(|| AppError::NotFound("conversation".into()))?;
-            Some(id)
-        }
-        None => None,
-    };
-    let channel = match channel_id {
-        Some(id) => {
-            let id = decode_id(&id, "Channel")?;
-            tenancy::by_id::<entity::channel::Entity>(org_id, id)
-                .one(&db)
-                .await?
-                .ok_or_else(|| AppError::NotFound("channel".into()))?;
-            Some(id)
-        }
-        None => None,
-    };
+    let conversation =
+        existing::<conversation::Entity>(app, conversation_id, "Conversation", "conversation")
+            .await?;
+    let channel =
+        existing::<entity::channel::Entity>(app, channel_id, "Channel", "channel").await?;
     let filter = MessageFilter {
         org_id,
         types,
@@ -215,7 +198,7 @@ async fn message_stream<T: Send + 'static>(
     };
     let start = start(&db, &app.state.bus, after.as_deref()).await?;
     let app = ctx.data::<Arc<RequestCtx>>()?.clone();
-    Ok(stream(db, start, principal, app, move |db, event| {
+    Ok(stream(db, start, org_id, app, move |db, event| {
         let filter = filter.clone();
         async move {
             Ok(filter
@@ -226,13 +209,34 @@ async fn message_stream<T: Send + 'static>(
     }))
 }
 
+/// The id of an optional filter argument naming an `E` of the caller's organization;
+/// `NOT_FOUND` (as `what`) when there is none.
+async fn existing<E>(
+    app: &RequestCtx,
+    id: Option<ID>,
+    type_name: &str,
+    what: &'static str,
+) -> AppResult<Option<Uuid>>
+where
+    E: tenancy::OrgScoped + Send + Sync + 'static,
+    E::Model: Clone + Send + Sync + 'static,
+{
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    let id = decode_id(&id, type_name)?;
+    match app.load::<E>(id).await? {
+        Some(_) => Ok(Some(id)),
+        None => Err(AppError::NotFound(what.into())),
+    }
+}
+
 /// Where a stream starts: the cursor's sequence (checked against the log's end), or the log's
 /// end. The receiver is subscribed before the end is read, so nothing committed in between is
 /// missed.
 struct Start {
     receiver: broadcast::Receiver<Arc<event::Model>>,
     after: i64,
-    replay: bool,
 }
 
 async fn start(db: &DatabaseConnection, bus: &EventBus, after: Option<&str>) -> AppResult<Start> {
@@ -246,16 +250,11 @@ async fn start(db: &DatabaseConnection, bus: &EventBus, after: Option<&str>) -> 
                     "`after` is a cursor from the future: no such event yet".into(),
                 ));
             }
-            Ok(Start {
-                receiver,
-                after,
-                replay: true,
-            })
+            Ok(Start { receiver, after })
         }
         None => Ok(Start {
             receiver,
             after: end,
-            replay: false,
         }),
     }
 }
@@ -320,13 +319,13 @@ async fn forward<T>(sender: &mpsc::Sender<Result<T>>, mapped: AppResult<Option<T
     }
 }
 
-/// The events of `principal`'s organization after `start`, replayed then live, mapped by `map`
+/// The events of `org_id`'s organization after `start`, replayed then live, mapped by `map`
 /// (`None` skips an event). A subscriber that falls behind the bus gets an error telling it to
 /// resume with its last cursor, and the stream ends.
 fn stream<T, F, Fut>(
     db: DatabaseConnection,
     start: Start,
-    principal: Principal,
+    org_id: Uuid,
     app: Arc<RequestCtx>,
     map: F,
 ) -> impl Stream<Item = Result<T>>
@@ -336,33 +335,29 @@ where
     Fut: std::future::Future<Output = AppResult<Option<T>>> + Send,
 {
     let (sender, receiver) = mpsc::channel::<Result<T>>(SUBSCRIBER_BUFFER);
-    let org_id = principal.org_id;
     tokio::spawn(async move {
         let Start {
             mut receiver,
-            after,
-            replay,
+            after: mut last,
         } = start;
-        let mut last = after;
-        if replay {
-            loop {
-                let rows = match bus::after(&db, Some(org_id), last, bus::READ_BATCH).await {
-                    Ok(rows) => rows,
-                    Err(error) => {
-                        let _ = sender.send(Err(error.into())).await;
-                        return;
-                    }
-                };
-                let full = rows.len() as u64 == bus::READ_BATCH;
-                for row in rows {
-                    last = row.seq;
-                    if !forward(&sender, map(db.clone(), Arc::new(row)).await).await {
-                        return;
-                    }
+        // What committed after the start (for a fresh subscription, usually nothing).
+        loop {
+            let rows = match bus::after(&db, Some(org_id), last, bus::READ_BATCH).await {
+                Ok(rows) => rows,
+                Err(error) => {
+                    let _ = sender.send(Err(error.into())).await;
+                    return;
                 }
-                if !full {
-                    break;
+            };
+            let full = rows.len() as u64 == bus::READ_BATCH;
+            for row in rows {
+                last = row.seq;
+                if !forward(&sender, map(db.clone(), Arc::new(row)).await).await {
+                    return;
                 }
+            }
+            if !full {
+                break;
             }
         }
         loop {

@@ -14,6 +14,7 @@
 //! Subscriptions beyond the per-connection cap get an `error` message for their id (the
 //! connection stays open).
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -93,14 +94,17 @@ impl Dialect {
     }
 }
 
+/// The close frame with `code` and `reason`.
+fn close_frame(code: u16, reason: String) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
+}
+
 /// Closes `socket` right away with `code` (e.g. an unknown subprotocol).
 pub async fn refuse(mut socket: WebSocket, code: u16, reason: &str) {
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.to_string().into(),
-        })))
-        .await;
+    let _ = socket.send(close_frame(code, reason.to_string())).await;
 }
 
 #[derive(Default)]
@@ -116,6 +120,23 @@ impl State {
             Err(poisoned) => poisoned.into_inner(),
         }
     }
+}
+
+/// The close request for a client with more than `max_queued` messages waiting.
+fn slow_consumer(max_queued: usize) -> (u16, String) {
+    (
+        close::SLOW_CONSUMER,
+        format!("slow consumer: more than {max_queued} messages waited to be read"),
+    )
+}
+
+/// The parts of a server message the guard follows (the payload is skipped, not parsed).
+#[derive(serde::Deserialize)]
+struct Head<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
 }
 
 /// What the writer task is told to do.
@@ -158,13 +179,7 @@ impl futures_util::Sink<Message> for OutSink {
         match this.sender.try_send(item) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => {
-                let _ = this.closer.send((
-                    close::SLOW_CONSUMER,
-                    format!(
-                        "slow consumer: more than {} messages waited to be read",
-                        this.max_queued
-                    ),
-                ));
+                let _ = this.closer.send(slow_consumer(this.max_queued));
                 Err(axum::Error::new("slow consumer"))
             }
             Err(mpsc::error::TrySendError::Closed(_)) => Err(axum::Error::new("closed")),
@@ -192,13 +207,11 @@ impl OutSink {
     fn observe(&self, item: Message) -> Out {
         match item {
             Message::Text(text) => {
-                if let Ok(message) = serde_json::from_str::<Value>(&text) {
-                    match message["type"].as_str() {
-                        Some("connection_ack") => self.state.acked.store(true, Ordering::SeqCst),
-                        Some("complete" | "error") => {
-                            if let Some(id) = message["id"].as_str() {
-                                self.state.running().remove(id);
-                            }
+                if let Ok(head) = serde_json::from_str::<Head>(&text) {
+                    match (head.kind.as_ref(), head.id.as_deref()) {
+                        ("connection_ack", _) => self.state.acked.store(true, Ordering::SeqCst),
+                        ("complete" | "error", Some(id)) => {
+                            self.state.running().remove(id);
                         }
                         _ => {}
                     }
@@ -248,12 +261,7 @@ pub fn guard(socket: WebSocket, dialect: Dialect, limits: Limits) -> Guarded {
                     }
                 }
                 Out::Close(code, reason) => {
-                    let _ = sink
-                        .send(Message::Close(Some(CloseFrame {
-                            code,
-                            reason: reason.into(),
-                        })))
-                        .await;
+                    let _ = sink.send(close_frame(code, reason)).await;
                     break;
                 }
             }
@@ -284,7 +292,7 @@ pub fn guard(socket: WebSocket, dialect: Dialect, limits: Limits) -> Guarded {
                     _ => return,
                 };
                 let text = match &frame {
-                    Message::Text(text) => text.to_string(),
+                    Message::Text(text) => text.as_str(),
                     Message::Close(_) => return,
                     Message::Ping(_) | Message::Pong(_) => continue,
                     Message::Binary(_) => {
@@ -295,7 +303,7 @@ pub fn guard(socket: WebSocket, dialect: Dialect, limits: Limits) -> Guarded {
                         return;
                     }
                 };
-                let verdict = check(dialect, &state, &mut initialised, limits, &text);
+                let verdict = check(dialect, &state, &mut initialised, limits, text);
                 match verdict {
                     Verdict::Pass => {
                         if in_sender.send(Ok(frame)).await.is_err() {
@@ -303,7 +311,11 @@ pub fn guard(socket: WebSocket, dialect: Dialect, limits: Limits) -> Guarded {
                         }
                     }
                     Verdict::Answer(message) => {
-                        let _ = out.try_send(Out::Frame(Message::Text(message.to_string().into())));
+                        let answer = Out::Frame(Message::Text(message.to_string().into()));
+                        if out.try_send(answer).is_err() {
+                            let _ = closer.send(slow_consumer(limits.max_queued));
+                            return;
+                        }
                     }
                     Verdict::Close(code, reason) => {
                         let _ = closer.send((code, reason));

@@ -8,7 +8,9 @@ pub mod relay;
 
 use std::sync::Arc;
 
-use async_graphql::{Context, ID, Interface, MergedObject, Object, Schema, SchemaBuilder};
+use async_graphql::{
+    Context, ID, Interface, MergedObject, MergedSubscription, Object, Schema, SchemaBuilder,
+};
 
 use crate::activity::graphql::{ActivityLogEntry, ActivityQuery};
 use crate::anonymization::graphql::{
@@ -25,7 +27,7 @@ use crate::conversations::graphql::{Conversation, ConversationMutation, Conversa
 use crate::custom_attributes::graphql::{
     CustomAttributeDefinition, CustomAttributeMutation, CustomAttributeQuery,
 };
-use crate::live::graphql::Subscription;
+use crate::live::graphql::MessageSubscription;
 use crate::messages::graphql::{Message, MessageMutation, MessageQuery};
 use crate::notes::graphql::{Note, NoteMutation};
 use crate::organizations::graphql::{Organization, OrganizationMutation, OrganizationQuery};
@@ -229,12 +231,17 @@ pub struct Mutation(
     NoteMutation,
 );
 
+/// Every subscription of the API: live updates over websockets (`/graphql/ws`, subprotocols
+/// `graphql-transport-ws` and `graphql-ws`).
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(MessageSubscription);
+
 /// The schema type.
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 /// The schema with its types and nothing configured: the SDL comes from this.
 pub fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
-    Schema::build(Query::default(), Mutation::default(), Subscription)
+    Schema::build(Query::default(), Mutation::default(), Subscription::default())
 }
 
 /// The schema as the server runs it: limits, introspection setting and the rate limiter.

@@ -28,12 +28,12 @@ const SUBSCRIBER_BUFFER: usize = 64;
 const CURSOR_PREFIX: &str = "event:";
 
 /// The cursor of the event with sequence `seq`.
-pub fn encode_cursor(seq: i64) -> String {
+pub(crate) fn encode_cursor(seq: i64) -> String {
     URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{seq}"))
 }
 
 /// The sequence of a cursor; `BAD_USER_INPUT` for anything [`encode_cursor`] did not make.
-pub fn decode_cursor(cursor: &str) -> AppResult<i64> {
+pub(crate) fn decode_cursor(cursor: &str) -> AppResult<i64> {
     let forged = || AppError::BadUserInput(format!("`after` is not an event cursor: {cursor:?}"));
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| forged())?;
     let text = String::from_utf8(bytes).map_err(|_| forged())?;
@@ -52,14 +52,13 @@ pub struct MessageAddedEvent {
     message: Message,
 }
 
-/// The subscription root.
+/// The message subscriptions.
 #[derive(Default)]
-pub struct Subscription;
+pub struct MessageSubscription;
 
-/// Live updates over websockets (`/graphql/ws`, subprotocols `graphql-transport-ws` and
-/// `graphql-ws`).
+/// Messages as they are added and changed.
 #[Subscription]
-impl Subscription {
+impl MessageSubscription {
     /// Messages added to conversations of the caller's organization (AGENT): of one
     /// conversation, of one channel, or all. With `after`, first the messages added after that
     /// cursor (still in the event log), then live ones.
@@ -211,7 +210,7 @@ async fn message_stream<T: Send + 'static>(
 
 /// The id of an optional filter argument naming an `E` of the caller's organization;
 /// `NOT_FOUND` (as `what`) when there is none.
-async fn existing<E>(
+pub(crate) async fn existing<E>(
     app: &RequestCtx,
     id: Option<ID>,
     type_name: &str,
@@ -234,12 +233,12 @@ where
 /// Where a stream starts: the cursor's sequence (checked against the log's end), or the log's
 /// end. The receiver is subscribed before the end is read, so nothing committed in between is
 /// missed.
-struct Start {
+pub(crate) struct Start {
     receiver: broadcast::Receiver<Arc<event::Model>>,
     after: i64,
 }
 
-async fn start(db: &DatabaseConnection, bus: &EventBus, after: Option<&str>) -> AppResult<Start> {
+pub(crate) async fn start(db: &DatabaseConnection, bus: &EventBus, after: Option<&str>) -> AppResult<Start> {
     let receiver = bus.subscribe();
     let end = bus::last_seq(db).await?;
     match after {
@@ -322,7 +321,7 @@ async fn forward<T>(sender: &mpsc::Sender<Result<T>>, mapped: AppResult<Option<T
 /// The events of `org_id`'s organization after `start`, replayed then live, mapped by `map`
 /// (`None` skips an event). A subscriber that falls behind the bus gets an error telling it to
 /// resume with its last cursor, and the stream ends.
-fn stream<T, F, Fut>(
+pub(crate) fn stream<T, F, Fut>(
     db: DatabaseConnection,
     start: Start,
     org_id: Uuid,

@@ -139,6 +139,23 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_WS_MAX_QUEUED", default_value_t = 1_024)]
     pub ws_max_queued: usize,
 
+    /// Seconds between the server's websocket pings to each client.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_WS_PING_INTERVAL_SECONDS",
+        default_value_t = 20
+    )]
+    pub ws_ping_interval_seconds: u64,
+
+    /// Seconds a websocket client may send nothing, not even a pong, before it is closed
+    /// (4504). Keep it above the ping interval.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_WS_IDLE_TIMEOUT_SECONDS",
+        default_value_t = 60
+    )]
+    pub ws_idle_timeout_seconds: u64,
+
     /// Lifetime of a session token returned by `login`, in hours.
     #[arg(long, env = "SWITCHBOARD_SESSION_TTL_HOURS", default_value_t = 720)]
     pub session_ttl_hours: i64,

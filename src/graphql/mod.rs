@@ -241,7 +241,11 @@ pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 /// The schema with its types and nothing configured: the SDL comes from this.
 pub fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
-    Schema::build(Query::default(), Mutation::default(), Subscription::default())
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
 }
 
 /// The schema as the server runs it: limits, introspection setting and the rate limiter.

@@ -8,6 +8,8 @@
 //! - 4408 no `connection_init` within the configured time;
 //! - 4409 `subscribe` with the id of a running subscription;
 //! - 4429 a second `connection_init`;
+//! - 4504 nothing (not even a pong to the server's pings) came from the client within the idle
+//!   timeout;
 //! - 4413 the client reads too slowly: more than the configured number of frames wait for it. The
 //!   server never queues more for one connection, and other connections are not affected.
 //!
@@ -43,6 +45,8 @@ pub mod close {
     pub const SLOW_CONSUMER: u16 = 4413;
     /// Second `connection_init`.
     pub const TOO_MANY_INITS: u16 = 4429;
+    /// Nothing from the client (not even a pong) within the idle timeout.
+    pub const IDLE_TIMEOUT: u16 = 4504;
 }
 
 /// Limits of one connection.
@@ -54,6 +58,11 @@ pub struct Limits {
     pub max_subscriptions: usize,
     /// Frames the server queues for a client before closing it as a slow consumer.
     pub max_queued: usize,
+    /// How often the server pings the client (websocket ping frames, which clients answer by
+    /// themselves).
+    pub ping_interval: Duration,
+    /// How long the client may send nothing (no message, no pong) before it is closed.
+    pub idle_timeout: Duration,
 }
 
 /// Which subprotocol the connection speaks: its message names differ.
@@ -237,8 +246,13 @@ pub fn guard(socket: WebSocket, dialect: Dialect, limits: Limits) -> Guarded {
     let (closer, mut close_requests) = mpsc::unbounded_channel::<(u16, String)>();
     let (in_sender, in_receiver) = mpsc::channel::<Result<Message, axum::Error>>(16);
 
-    // Writer: frames in order; a close request wins over queued frames.
+    // Writer: frames in order; a close request wins over queued frames; a ping when it is time.
     tokio::spawn(async move {
+        let mut pings = tokio::time::interval_at(
+            tokio::time::Instant::now() + limits.ping_interval,
+            limits.ping_interval,
+        );
+        pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let out = tokio::select! {
                 biased;
@@ -246,6 +260,7 @@ pub fn guard(socket: WebSocket, dialect: Dialect, limits: Limits) -> Guarded {
                     Some((code, reason)) => Out::Close(code, reason),
                     None => break,
                 },
+                _ = pings.tick() => Out::Frame(Message::Ping(Default::default())),
                 out = out_receiver.recv() => match out {
                     Some(out) => out,
                     None => break,
@@ -278,11 +293,23 @@ pub fn guard(socket: WebSocket, dialect: Dialect, limits: Limits) -> Guarded {
             let mut initialised = false;
             let deadline = tokio::time::sleep(limits.init_timeout);
             tokio::pin!(deadline);
+            let idle = tokio::time::sleep(limits.idle_timeout);
+            tokio::pin!(idle);
             loop {
                 let frame = tokio::select! {
                     () = in_sender.closed() => return,
                     () = &mut deadline, if !initialised => {
                         let _ = closer.send((close::INIT_TIMEOUT, "Connection initialisation timeout".into()));
+                        return;
+                    }
+                    () = &mut idle => {
+                        let _ = closer.send((
+                            close::IDLE_TIMEOUT,
+                            format!(
+                                "idle timeout: nothing received for {} s",
+                                limits.idle_timeout.as_secs()
+                            ),
+                        ));
                         return;
                     }
                     frame = stream.next() => frame,
@@ -291,6 +318,8 @@ pub fn guard(socket: WebSocket, dialect: Dialect, limits: Limits) -> Guarded {
                     Some(Ok(frame)) => frame,
                     _ => return,
                 };
+                idle.as_mut()
+                    .reset(tokio::time::Instant::now() + limits.idle_timeout);
                 let text = match &frame {
                     Message::Text(text) => text.as_str(),
                     Message::Close(_) => return,

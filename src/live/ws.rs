@@ -85,6 +85,8 @@ pub async fn handler(
         init_timeout: Duration::from_secs(state.config.ws_init_timeout_seconds),
         max_subscriptions: state.config.ws_max_subscriptions.max(1),
         max_queued: state.config.ws_max_queued.max(1),
+        ping_interval: Duration::from_secs(state.config.ws_ping_interval_seconds.max(1)),
+        idle_timeout: Duration::from_secs(state.config.ws_idle_timeout_seconds.max(1)),
     };
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)

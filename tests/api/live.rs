@@ -579,3 +579,64 @@ async fn message_updated_delivers_edits_reactions_and_removal_in_order() {
         "removed content stays hidden"
     );
 }
+
+#[tokio::test]
+async fn the_server_pings_and_closes_a_client_that_stays_silent() {
+    let app = TestApp::spawn_with(|config| {
+        config.ws_ping_interval_seconds = 1;
+        config.ws_idle_timeout_seconds = 2;
+    })
+    .await;
+    let token = app.org.token.clone();
+
+    // A client that reads answers pings by itself (tungstenite replies with pongs): it stays.
+    let mut alive = connected(&app, &token).await;
+    // One that never reads never answers: it is closed after the idle timeout.
+    let mut silent = connected(&app, &token).await;
+    let mut pings = 0;
+    let until = tokio::time::Instant::now() + Duration::from_millis(3_500);
+    while let Ok(frame) = tokio::time::timeout_at(until, alive.next()).await {
+        match frame.expect("open").expect("a frame") {
+            Frame::Ping(_) => pings += 1,
+            other => panic!("unexpected frame {other:?}"),
+        }
+    }
+    assert!(pings >= 3, "a ping a second, got {pings}");
+    assert_eq!(
+        raw_close(&mut silent).await,
+        (4504, "idle timeout: nothing received for 2 s".into())
+    );
+    // The reading client is still served.
+    let conversation = conversation(&app).await;
+    subscribe(&mut alive, "1", json!({ "c": conversation })).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    say(&app, &conversation, "still here").await;
+    assert_eq!(texts(&events(&mut alive, "1", 1).await), ["still here"]);
+}
+
+/// The close frame of a socket read below the websocket library (which would answer the
+/// queued pings on the closed socket first): the server's frames read as they came, unparsed by
+/// anything else.
+async fn raw_close(socket: &mut Socket) -> (u16, String) {
+    use tokio::io::AsyncReadExt;
+    let MaybeTlsStream::Plain(stream) = socket.get_mut() else {
+        panic!("plain TCP");
+    };
+    let mut bytes = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut bytes))
+        .await
+        .expect("closed within 10 s")
+        .unwrap();
+    // Server frames are unmasked and short here: [opcode, length, payload…].
+    let mut at = 0;
+    while at + 2 <= bytes.len() {
+        let (opcode, length) = (bytes[at] & 0x0f, usize::from(bytes[at + 1] & 0x7f));
+        let payload = &bytes[at + 2..at + 2 + length];
+        if opcode == 8 {
+            let code = u16::from_be_bytes([payload[0], payload[1]]);
+            return (code, String::from_utf8(payload[2..].to_vec()).unwrap());
+        }
+        at += 2 + length;
+    }
+    panic!("no close frame in {bytes:?}");
+}

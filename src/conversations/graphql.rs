@@ -770,7 +770,7 @@ fn ids_of(ids: Option<Vec<ID>>, type_name: &str) -> AppResult<Vec<Uuid>> {
 }
 
 impl ConversationFilterInput {
-    fn into_filter(self) -> AppResult<ConversationFilter> {
+    pub(crate) fn into_filter(self) -> AppResult<ConversationFilter> {
         let assignee = self.assignee.unwrap_or_default();
         Ok(ConversationFilter {
             statuses: self

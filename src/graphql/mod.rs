@@ -27,7 +27,9 @@ use crate::conversations::graphql::{Conversation, ConversationMutation, Conversa
 use crate::custom_attributes::graphql::{
     CustomAttributeDefinition, CustomAttributeMutation, CustomAttributeQuery,
 };
+use crate::live::conversations::ConversationSubscription;
 use crate::live::graphql::MessageSubscription;
+use crate::live::typing::{TypingMutation, TypingSubscription};
 use crate::messages::graphql::{Message, MessageMutation, MessageQuery};
 use crate::notes::graphql::{Note, NoteMutation};
 use crate::organizations::graphql::{Organization, OrganizationMutation, OrganizationQuery};
@@ -229,12 +231,17 @@ pub struct Mutation(
     ConversationMutation,
     MessageMutation,
     NoteMutation,
+    TypingMutation,
 );
 
 /// Every subscription of the API: live updates over websockets (`/graphql/ws`, subprotocols
 /// `graphql-transport-ws` and `graphql-ws`).
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(MessageSubscription);
+pub struct Subscription(
+    MessageSubscription,
+    ConversationSubscription,
+    TypingSubscription,
+);
 
 /// The schema type.
 pub type AppSchema = Schema<Query, Mutation, Subscription>;

@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use entity::event;
 use sea_orm::{
-    DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
     sea_query::{Expr, ExprTrait},
 };
 use tokio::sync::{Notify, broadcast};
@@ -29,6 +30,29 @@ use crate::error::AppResult;
 /// The PostgreSQL channel event writers notify.
 pub const CHANNEL: &str = "switchboard_events";
 
+/// The PostgreSQL channel of signals: ephemeral notices (typing) that are never stored.
+pub const SIGNAL_CHANNEL: &str = "switchboard_signals";
+
+/// An ephemeral notice for subscribers, never stored: it reaches those connected when it is sent.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Signal {
+    /// A user started or stopped typing in a conversation.
+    #[serde(rename_all = "camelCase")]
+    Typing {
+        /// The conversation's organization.
+        org_id: uuid::Uuid,
+        /// The conversation.
+        conversation_id: uuid::Uuid,
+        /// Who types.
+        user_id: uuid::Uuid,
+        /// Typing (`true`) or stopped (`false`).
+        typing: bool,
+        /// When the indicator lapses unless renewed.
+        expires_at: chrono::DateTime<chrono::Utc>,
+    },
+}
+
 /// Events read per statement by the tailer and by replays.
 pub const READ_BATCH: u64 = 500;
 
@@ -38,6 +62,7 @@ const FALLBACK_INTERVAL: Duration = Duration::from_secs(1);
 /// The committed events of this database, as they commit.
 pub struct EventBus {
     sender: broadcast::Sender<Arc<event::Model>>,
+    signals: broadcast::Sender<Arc<Signal>>,
     wake: Notify,
 }
 
@@ -45,10 +70,35 @@ impl EventBus {
     /// A bus whose subscribers may fall `capacity` events behind before they lag.
     pub fn new(capacity: usize) -> Arc<Self> {
         let (sender, _) = broadcast::channel(capacity.max(1));
+        let (signals, _) = broadcast::channel(capacity.max(1));
         Arc::new(Self {
             sender,
+            signals,
             wake: Notify::new(),
         })
+    }
+
+    /// Every signal sent from now on (by any instance).
+    pub fn subscribe_signals(&self) -> broadcast::Receiver<Arc<Signal>> {
+        self.signals.subscribe()
+    }
+
+    /// Sends `signal` to the subscribers of every instance: on PostgreSQL by `NOTIFY` (which
+    /// this instance's listener hears too), otherwise directly.
+    pub async fn signal(&self, db: &DatabaseConnection, signal: Signal) -> AppResult<()> {
+        if db.get_database_backend() != DbBackend::Postgres {
+            let _ = self.signals.send(Arc::new(signal));
+            return Ok(());
+        }
+        let payload = serde_json::to_string(&signal)
+            .map_err(|e| crate::error::AppError::internal(format!("signal: {e}")))?;
+        db.execute_raw(sea_orm::Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [SIGNAL_CHANNEL.into(), payload.into()],
+        ))
+        .await?;
+        Ok(())
     }
 
     /// Tells the tailer that events may have committed.
@@ -81,7 +131,7 @@ impl EventBus {
             .await
             .map_err(|e| crate::error::AppError::internal(format!("LISTEN: {e}")))?;
         listener
-            .listen(CHANNEL)
+            .listen_all([CHANNEL, SIGNAL_CHANNEL])
             .await
             .map_err(|e| crate::error::AppError::internal(format!("LISTEN: {e}")))?;
         let bus = self.clone();
@@ -90,6 +140,14 @@ impl EventBus {
                 // `recv` reconnects by itself after a lost connection; the tailer's interval
                 // read covers what was notified meanwhile.
                 match listener.recv().await {
+                    Ok(notification) if notification.channel() == SIGNAL_CHANNEL => {
+                        match serde_json::from_str::<Signal>(notification.payload()) {
+                            Ok(signal) => {
+                                let _ = bus.signals.send(Arc::new(signal));
+                            }
+                            Err(error) => tracing::warn!(%error, "unreadable signal"),
+                        }
+                    }
                     Ok(_) => bus.poke(),
                     Err(error) => {
                         tracing::warn!(%error, "event listener");

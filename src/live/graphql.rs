@@ -236,6 +236,8 @@ where
 pub(crate) struct Start {
     receiver: broadcast::Receiver<Arc<event::Model>>,
     after: i64,
+    /// The log's end when the subscription started: events up to it are replayed.
+    pub(crate) end: i64,
 }
 
 pub(crate) async fn start(
@@ -253,11 +255,16 @@ pub(crate) async fn start(
                     "`after` is a cursor from the future: no such event yet".into(),
                 ));
             }
-            Ok(Start { receiver, after })
+            Ok(Start {
+                receiver,
+                after,
+                end,
+            })
         }
         None => Ok(Start {
             receiver,
             after: end,
+            end,
         }),
     }
 }
@@ -342,6 +349,7 @@ where
         let Start {
             mut receiver,
             after: mut last,
+            ..
         } = start;
         // What committed after the start (for a fresh subscription, usually nothing).
         loop {

@@ -2,8 +2,10 @@
 //! endpoint that serves them.
 
 pub mod bus;
+pub mod conversations;
 pub mod graphql;
 pub mod guard;
+pub mod typing;
 pub mod ws;
 
 pub use bus::EventBus;

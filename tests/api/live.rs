@@ -357,6 +357,18 @@ async fn on_postgresql_a_message_sent_through_one_instance_reaches_a_subscriber_
     say(&first, &conversation, "instances").await;
     let received = events(&mut socket, "1", 2).await;
     assert_eq!(texts(&received), ["across", "instances"]);
+
+    // Typing, which is not stored, crosses instances too.
+    subscribe_to(&mut socket, "t", TYPING, json!({ "c": conversation })).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let input = json!({ "input": { "conversationId": conversation } });
+    let set = first.data(&first.org.token, SET_TYPING, input).await;
+    assert_eq!(set["setTyping"]["userErrors"], json!([]));
+    let data = next_data(&mut socket, "t").await;
+    assert_eq!(
+        (&data["typing"]["typing"], &data["typing"]["expiresAt"]),
+        (&json!(true), &set["setTyping"]["expiresAt"])
+    );
 }
 
 #[tokio::test]
@@ -639,4 +651,284 @@ async fn raw_close(socket: &mut Socket) -> (u16, String) {
         at += 2 + length;
     }
     panic!("no close frame in {bytes:?}");
+}
+
+/// Subscribes `id` to `query` with `variables`.
+async fn subscribe_to(socket: &mut Socket, id: &str, query: &str, variables: Value) {
+    send(
+        socket,
+        json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } }),
+    )
+    .await;
+}
+
+/// The data of the next `next` message of subscription `id`.
+async fn next_data(socket: &mut Socket, id: &str) -> Value {
+    let message = next(socket).await.expect("socket open");
+    assert_eq!(message["id"], id, "{message}");
+    assert_eq!(message["type"], "next", "{message}");
+    message["payload"]["data"].clone()
+}
+
+const TYPING: &str = "subscription($c: ID!) { typing(conversationId: $c) { conversationId user { email } typing expiresAt } }";
+const SET_TYPING: &str = "mutation($input: SetTypingInput!) { setTyping(input: $input) { conversation { id } expiresAt userErrors { field code message } } }";
+
+#[tokio::test]
+async fn typing_reaches_the_conversations_subscribers_and_is_not_stored() {
+    let app = TestApp::spawn().await;
+    let token = app.org.token.clone();
+    let conversation = conversation(&app).await;
+    let other = app.create_org("Other", "other", "owner@other.test").await;
+    let other_conversation = elsewhere(&app, &other.token, "+4520000009").await;
+    let second = elsewhere(&app, &token, "+4520000008").await;
+    let mut socket = connected(&app, &token).await;
+    subscribe_to(&mut socket, "t", TYPING, json!({ "c": conversation })).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let events_before = app.count("events").await;
+
+    let set = |input: Value| {
+        let app = &app;
+        let token = token.clone();
+        async move {
+            app.data(&token, SET_TYPING, json!({ "input": input }))
+                .await["setTyping"]
+                .clone()
+        }
+    };
+    // Typing in another conversation of the organization is not this subscription's.
+    let started = set(json!({ "conversationId": second })).await;
+    assert_eq!(started["userErrors"], json!([]));
+    let started = set(json!({ "conversationId": conversation })).await;
+    assert_eq!(started["userErrors"], json!([]));
+    assert_eq!(started["conversation"]["id"], conversation.as_str());
+    let data = next_data(&mut socket, "t").await;
+    assert_eq!(
+        data["typing"],
+        json!({
+            "conversationId": conversation,
+            "user": { "email": "owner@acme.test" },
+            "typing": true,
+            "expiresAt": started["expiresAt"],
+        })
+    );
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(started["expiresAt"].as_str().unwrap()).unwrap();
+    let left = expires
+        .signed_duration_since(chrono::Utc::now())
+        .num_milliseconds();
+    assert!(
+        (4_000..=6_000).contains(&left),
+        "lapses in about 6 s: {left} ms"
+    );
+
+    // Another organization's conversation: NOT_FOUND, nothing sent.
+    let refused = app
+        .data(
+            &token,
+            SET_TYPING,
+            json!({ "input": { "conversationId": other_conversation } }),
+        )
+        .await["setTyping"]
+        .clone();
+    assert_eq!(
+        refused,
+        json!({
+            "conversation": null,
+            "expiresAt": null,
+            "userErrors": [{ "field": ["input", "conversationId"], "code": "NOT_FOUND", "message": "no such conversation" }],
+        })
+    );
+    let stopped = set(json!({ "conversationId": conversation, "typing": false })).await;
+    let data = next_data(&mut socket, "t").await;
+    assert_eq!(
+        data["typing"]["typing"], false,
+        "the refused one never arrived"
+    );
+    assert_eq!(data["typing"]["expiresAt"], stopped["expiresAt"]);
+    assert_eq!(
+        app.count("events").await,
+        events_before,
+        "typing is not stored"
+    );
+
+    // Subscribing to another organization's conversation: NOT_FOUND.
+    subscribe_to(&mut socket, "x", TYPING, json!({ "c": other_conversation })).await;
+    let message = next(&mut socket).await.unwrap();
+    assert_eq!(message["id"], "x");
+    assert_eq!(message["payload"]["data"], Value::Null, "{message}");
+    assert_eq!(
+        (
+            &message["payload"]["errors"][0]["extensions"]["code"],
+            &message["payload"]["errors"][0]["message"]
+        ),
+        (&json!("NOT_FOUND"), &json!("conversation not found"))
+    );
+}
+
+/// An inbound conversation of `token`'s organization from a new contact with phone `phone`.
+async fn elsewhere(app: &TestApp, token: &str, phone: &str) -> String {
+    let channel = crate::fixtures::channel(app, token, "SMS", "Line", "+4520000100").await;
+    let contact = crate::fixtures::contact(app, token, json!({ "phone": phone })).await;
+    inbound(app, token, &channel, &contact, "elsewhere").await
+}
+
+const CHANGED: &str = "subscription($f: ConversationFilterInput, $after: String) { conversationChanged(filter: $f, after: $after) { cursor membership activity { type } conversation { id status unreadCount } } }";
+
+/// Runs a conversation mutation `name` with `input`, expecting no user errors.
+async fn act(app: &TestApp, name: &str, input_type: &str, input: Value) {
+    let query = format!(
+        "mutation($input: {input_type}!) {{ {name}(input: $input) {{ userErrors {{ message }} }} }}"
+    );
+    let data = app
+        .data(&app.org.token, &query, json!({ "input": input }))
+        .await;
+    assert_eq!(data[name]["userErrors"], json!([]), "{name}: {data}");
+}
+
+/// The next `n` conversationChanged events of `id`: (membership, activity, status, unread).
+async fn changes(socket: &mut Socket, id: &str, n: usize) -> Vec<(String, String, String, i64)> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let event = next_data(socket, id).await["conversationChanged"].clone();
+        out.push((
+            event["membership"].as_str().unwrap().to_string(),
+            event["activity"]["type"].as_str().unwrap().to_string(),
+            event["conversation"]["status"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+            event["conversation"]["unreadCount"].as_i64().unwrap(),
+        ));
+    }
+    out
+}
+
+fn change(
+    membership: &str,
+    activity: &str,
+    status: &str,
+    unread: i64,
+) -> (String, String, String, i64) {
+    (membership.into(), activity.into(), status.into(), unread)
+}
+
+#[tokio::test]
+async fn conversation_changed_follows_an_inbox_filter_in_and_out() {
+    let app = TestApp::spawn().await;
+    let token = app.org.token.clone();
+    let (channel, contact) = sms_setup(&app).await;
+    let first = inbound(&app, &token, &channel, &contact, "hello").await;
+    let mut socket = connected(&app, &token).await;
+    let open = json!({ "f": { "status": ["OPEN"] } });
+    subscribe_to(&mut socket, "c", CHANGED, open.clone()).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // Each event is resolved when delivered (the conversation as it is then): wait for each.
+    let id = json!({ "conversationId": first });
+    act(
+        &app,
+        "closeConversation",
+        "CloseConversationInput",
+        id.clone(),
+    )
+    .await;
+    assert_eq!(
+        changes(&mut socket, "c", 1).await,
+        [change("LEFT", "CLOSED", "CLOSED", 1)]
+    );
+    // Out of the filter: a note on the closed conversation is not delivered.
+    act(
+        &app,
+        "addNote",
+        "AddNoteInput",
+        json!({ "conversationId": first, "body": "closed" }),
+    )
+    .await;
+    act(
+        &app,
+        "reopenConversation",
+        "ConversationIdInput",
+        id.clone(),
+    )
+    .await;
+    assert_eq!(
+        changes(&mut socket, "c", 1).await,
+        [change("ENTERED", "REOPENED", "OPEN", 1)]
+    );
+    // Reading is live: the unread count drops.
+    act(
+        &app,
+        "markConversationRead",
+        "MarkConversationReadInput",
+        id.clone(),
+    )
+    .await;
+    assert_eq!(
+        changes(&mut socket, "c", 1).await,
+        [change("CHANGED", "READ", "OPEN", 0)]
+    );
+    // So are the contact's read receipts.
+    let receipt = json!({ "conversationId": first, "contactId": contact });
+    act(&app, "recordReadReceipt", "RecordReadReceiptInput", receipt).await;
+    assert_eq!(
+        changes(&mut socket, "c", 1).await,
+        [change("CHANGED", "READ", "OPEN", 0)]
+    );
+    // A new conversation enters.
+    let second = elsewhere(&app, &token, "+4520000008").await;
+    let created = changes(&mut socket, "c", 1).await;
+    assert_eq!(created, [change("ENTERED", "CREATED", "OPEN", 1)]);
+    let added = next_data(&mut socket, "c").await["conversationChanged"].clone();
+    assert_eq!(
+        (
+            &added["membership"],
+            &added["activity"]["type"],
+            &added["conversation"]["id"]
+        ),
+        (&json!("CHANGED"), &json!("MESSAGE_ADDED"), &json!(second))
+    );
+    let cursor = added["cursor"].as_str().unwrap().to_string();
+
+    // Resuming: what changed meanwhile, as it is now. The second conversation closed: a client
+    // that had it drops it (LEFT, once); the first one's note is not in the filter.
+    let id = json!({ "conversationId": second });
+    act(
+        &app,
+        "closeConversation",
+        "CloseConversationInput",
+        id.clone(),
+    )
+    .await;
+    act(
+        &app,
+        "addNote",
+        "AddNoteInput",
+        json!({ "conversationId": second, "body": "x" }),
+    )
+    .await;
+    drop(socket);
+    let mut socket = connected(&app, &token).await;
+    subscribe_to(
+        &mut socket,
+        "r",
+        CHANGED,
+        json!({ "f": { "status": ["OPEN"] }, "after": cursor }),
+    )
+    .await;
+    assert_eq!(
+        changes(&mut socket, "r", 1).await,
+        [change("LEFT", "CLOSED", "CLOSED", 1)]
+    );
+    act(&app, "reopenConversation", "ConversationIdInput", id).await;
+    // Events are checked against the conversation as it is when delivered: if the replay had
+    // not reached the note yet, the note is what finds it open again.
+    let entered = changes(&mut socket, "r", 1).await;
+    if entered == [change("ENTERED", "NOTE_ADDED", "OPEN", 1)] {
+        assert_eq!(
+            changes(&mut socket, "r", 1).await,
+            [change("CHANGED", "REOPENED", "OPEN", 1)]
+        );
+    } else {
+        assert_eq!(entered, [change("ENTERED", "REOPENED", "OPEN", 1)]);
+    }
 }

@@ -62,6 +62,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Committed events, as they commit, for subscriptions.
     pub bus: Arc<live::EventBus>,
+    /// Shared subscriptions (identical subscriptions execute once).
+    pub cohorts: Arc<live::cohort::Cohorts>,
 }
 
 /// An assembled server, not yet listening.
@@ -111,6 +113,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         rate_limiter,
         metrics,
         bus,
+        cohorts: Default::default(),
     };
     let router = http::router(state.clone());
     Ok(App {

@@ -66,7 +66,7 @@ pub struct Limits {
 }
 
 /// Which subprotocol the connection speaks: its message names differ.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Dialect {
     /// `graphql-transport-ws`.
     TransportWs,
@@ -164,7 +164,8 @@ pub struct Guarded {
 }
 
 /// The protocol engine's sink: never waits; when the client's queue is full the connection is
-/// closed as a slow consumer.
+/// closed as a slow consumer. Cohorts write to clones of it.
+#[derive(Clone)]
 pub struct OutSink {
     sender: mpsc::Sender<Out>,
     state: Arc<State>,
@@ -211,6 +212,24 @@ impl futures_util::Sink<Message> for OutSink {
 }
 
 impl OutSink {
+    /// Queues `frame` for the client; `false` when the connection is gone or was just closed as
+    /// a slow consumer (nothing more should be offered).
+    pub fn offer(&self, frame: Message) -> bool {
+        match self.sender.try_send(Out::Frame(frame)) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                let _ = self.closer.send(slow_consumer(self.max_queued));
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Subscription `id` ended: its id is free again.
+    pub fn finished(&self, id: &str) {
+        self.state.running().remove(id);
+    }
+
     /// Tracks acknowledgement and finished subscriptions, and turns the engine's refusal of
     /// `connection_init` into 4403.
     fn observe(&self, item: Message) -> Out {
@@ -238,8 +257,39 @@ impl OutSink {
     }
 }
 
-/// Splits `socket` into the guarded pair and starts its reader and writer tasks.
-pub fn guard(socket: WebSocket, dialect: Dialect, limits: Limits) -> Guarded {
+/// Where a connection's shareable subscriptions go: the instance's cohorts, once the
+/// connection is authenticated.
+pub struct Sharing {
+    /// The application (schema, cohorts).
+    pub state: crate::AppState,
+    /// The caller, set when `connection_init` is accepted.
+    pub principal: Arc<std::sync::OnceLock<crate::auth::Principal>>,
+}
+
+/// The cohorts a connection's subscriptions joined; it leaves them when it ends.
+struct Memberships {
+    connection: u64,
+    joined: std::collections::HashMap<String, Arc<super::cohort::Cohort>>,
+}
+
+impl Drop for Memberships {
+    fn drop(&mut self) {
+        for (id, cohort) in self.joined.drain() {
+            cohort.leave(self.connection, &id);
+        }
+    }
+}
+
+static CONNECTIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Splits `socket` into the guarded pair and starts its reader and writer tasks. With
+/// `sharing`, shareable subscriptions join cohorts instead of reaching the engine.
+pub fn guard(
+    socket: WebSocket,
+    dialect: Dialect,
+    limits: Limits,
+    sharing: Option<Sharing>,
+) -> Guarded {
     let (mut sink, mut stream) = socket.split();
     let state = Arc::new(State::default());
     let (out_sender, mut out_receiver) = mpsc::channel::<Out>(limits.max_queued.max(1));
@@ -284,12 +334,24 @@ pub fn guard(socket: WebSocket, dialect: Dialect, limits: Limits) -> Guarded {
         let _ = sink.close().await;
     });
 
-    // Reader: the rules, then the engine.
+    let outgoing = OutSink {
+        sender: out_sender.clone(),
+        state: state.clone(),
+        closer: closer.clone(),
+        max_queued: limits.max_queued,
+    };
+
+    // Reader: the rules, then the cohorts or the engine.
     {
         let state = state.clone();
         let closer = closer.clone();
         let out = out_sender.clone();
+        let shared_out = outgoing.clone();
         tokio::spawn(async move {
+            let mut memberships = Memberships {
+                connection: CONNECTIONS.fetch_add(1, Ordering::Relaxed),
+                joined: Default::default(),
+            };
             let mut initialised = false;
             let deadline = tokio::time::sleep(limits.init_timeout);
             tokio::pin!(deadline);
@@ -334,6 +396,42 @@ pub fn guard(socket: WebSocket, dialect: Dialect, limits: Limits) -> Guarded {
                 };
                 let verdict = check(dialect, &state, &mut initialised, limits, text);
                 match verdict {
+                    Verdict::Subscribe(id, payload) => {
+                        let principal =
+                            sharing.as_ref().and_then(|s| Some((s, s.principal.get()?)));
+                        if let Some((sharing, principal)) = principal
+                            && let Some(cohort) = sharing.state.cohorts.join(
+                                &sharing.state,
+                                principal,
+                                super::cohort::Member {
+                                    connection: memberships.connection,
+                                    id: id.clone(),
+                                    dialect,
+                                    out: shared_out.clone(),
+                                },
+                                &payload,
+                            )
+                        {
+                            memberships.joined.insert(id, cohort);
+                            continue;
+                        }
+                        if in_sender.send(Ok(frame)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Verdict::Stop(id) => {
+                        if let Some(cohort) = memberships.joined.remove(&id) {
+                            cohort.leave(memberships.connection, &id);
+                            let complete = super::cohort::complete_frame(dialect, &id);
+                            if !shared_out.offer(complete) {
+                                return;
+                            }
+                            continue;
+                        }
+                        if in_sender.send(Ok(frame)).await.is_err() {
+                            return;
+                        }
+                    }
                     Verdict::Pass => {
                         if in_sender.send(Ok(frame)).await.is_err() {
                             return;
@@ -357,17 +455,16 @@ pub fn guard(socket: WebSocket, dialect: Dialect, limits: Limits) -> Guarded {
 
     Guarded {
         incoming: in_receiver,
-        outgoing: OutSink {
-            sender: out_sender,
-            state,
-            closer,
-            max_queued: limits.max_queued,
-        },
+        outgoing,
     }
 }
 
 enum Verdict {
     Pass,
+    /// A subscription that passed the rules: its id and payload.
+    Subscribe(String, Value),
+    /// The client stops a subscription.
+    Stop(String),
     Answer(Value),
     Close(u16, String),
 }
@@ -436,11 +533,13 @@ fn check(
             return Verdict::Answer(json!({ "id": id, "type": "error", "payload": payload }));
         }
         running.insert(id.to_string());
-        return Verdict::Pass;
+        let payload = message.get("payload").cloned().unwrap_or_default();
+        return Verdict::Subscribe(id.to_string(), payload);
     }
     if kind == dialect.stop() {
         if let Some(id) = id {
             state.running().remove(id);
+            return Verdict::Stop(id.to_string());
         }
         return Verdict::Pass;
     }

@@ -2,6 +2,7 @@
 //! endpoint that serves them.
 
 pub mod bus;
+pub mod cohort;
 pub mod conversations;
 pub mod graphql;
 pub mod guard;

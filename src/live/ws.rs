@@ -92,7 +92,12 @@ pub async fn handler(
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
             let schema = state.schema.clone();
-            let guarded = guard::guard(socket, dialect, limits);
+            let caller = Arc::new(std::sync::OnceLock::new());
+            let sharing = guard::Sharing {
+                state: state.clone(),
+                principal: caller.clone(),
+            };
+            let guarded = guard::guard(socket, dialect, limits, Some(sharing));
             let incoming =
                 futures_util::stream::unfold(guarded.incoming, |mut receiver| async move {
                     receiver.recv().await.map(|item| (item, receiver))
@@ -114,6 +119,7 @@ pub async fn handler(
                                 .map_err(async_graphql::Error::from)?
                         }
                     };
+                    let _ = caller.set(principal.clone());
                     let mut data = Data::default();
                     data.insert(Arc::new(RequestCtx::new(state.clone(), Some(principal))));
                     Ok(data)

@@ -851,10 +851,7 @@ async fn conversation_changed_follows_an_inbox_filter_in_and_out() {
         id.clone(),
     )
     .await;
-    assert_eq!(
-        changes(&mut socket, "c", 1).await,
-        [change("ENTERED", "REOPENED", "OPEN", 1)]
-    );
+    reopened_after_note(&mut socket, "c").await;
     // Reading is live: the unread count drops.
     act(
         &app,
@@ -920,15 +917,86 @@ async fn conversation_changed_follows_an_inbox_filter_in_and_out() {
         [change("LEFT", "CLOSED", "CLOSED", 1)]
     );
     act(&app, "reopenConversation", "ConversationIdInput", id).await;
-    // Events are checked against the conversation as it is when delivered: if the replay had
-    // not reached the note yet, the note is what finds it open again.
-    let entered = changes(&mut socket, "r", 1).await;
+    reopened_after_note(&mut socket, "r").await;
+}
+
+/// After a note on a closed conversation and its reopening: the conversation enters the filter.
+/// Events are checked against the conversation as it is when delivered, so if the note's event
+/// was reached only after the reopening committed, the note is what finds it open (and the
+/// reopening follows as a change); otherwise the note is skipped and the reopening enters.
+async fn reopened_after_note(socket: &mut Socket, id: &str) {
+    let entered = changes(socket, id, 1).await;
     if entered == [change("ENTERED", "NOTE_ADDED", "OPEN", 1)] {
         assert_eq!(
-            changes(&mut socket, "r", 1).await,
+            changes(socket, id, 1).await,
             [change("CHANGED", "REOPENED", "OPEN", 1)]
         );
     } else {
         assert_eq!(entered, [change("ENTERED", "REOPENED", "OPEN", 1)]);
     }
+}
+
+#[tokio::test]
+async fn identical_subscriptions_run_once_and_share_their_results() {
+    let app = TestApp::spawn().await;
+    let token = app.org.token.clone();
+    let conversation = conversation(&app).await;
+    let (_, agent) = app.user_with_token("agent@acme.test", &["AGENT"]).await;
+    let cohorts = || app.state.cohorts.len();
+
+    // Two connections, the same subscription: one cohort.
+    let mut a = connected(&app, &token).await;
+    let mut b = connected(&app, &token).await;
+    subscribe(&mut a, "1", json!({ "c": conversation })).await;
+    subscribe(&mut b, "7", json!({ "c": conversation })).await;
+    // Different variables, or another role: cohorts of their own.
+    let mut c = connected(&app, &token).await;
+    subscribe(&mut c, "1", json!({})).await;
+    let mut d = connected(&app, &agent).await;
+    subscribe(&mut d, "1", json!({ "c": conversation })).await;
+    // Resuming replays from its own cursor: not shared.
+    let mut e = connected(&app, &token).await;
+    subscribe(
+        &mut e,
+        "1",
+        json!({ "c": conversation, "after": "ZXZlbnQ6MQ" }),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(cohorts(), 3);
+
+    say(&app, &conversation, "shared").await;
+    assert_eq!(texts(&events(&mut a, "1", 1).await), ["shared"]);
+    assert_eq!(texts(&events(&mut b, "7", 1).await), ["shared"]);
+    assert_eq!(texts(&events(&mut c, "1", 1).await), ["shared"]);
+    assert_eq!(texts(&events(&mut d, "1", 1).await), ["shared"]);
+    let replayed = events(&mut e, "1", 2).await;
+    assert_eq!(texts(&replayed), ["hello", "shared"]);
+
+    // A member that stops gets `complete`; the others go on.
+    send(&mut a, json!({ "id": "1", "type": "complete" })).await;
+    assert_eq!(
+        next(&mut a).await,
+        Some(json!({ "id": "1", "type": "complete" }))
+    );
+    // A member whose connection ends leaves too.
+    drop(c);
+    say(&app, &conversation, "after").await;
+    assert_eq!(texts(&events(&mut b, "7", 1).await), ["after"]);
+    assert_eq!(texts(&events(&mut d, "1", 1).await), ["after"]);
+    // The id is free again: subscribing with it rejoins.
+    subscribe(&mut a, "1", json!({ "c": conversation })).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    say(&app, &conversation, "again").await;
+    assert_eq!(texts(&events(&mut a, "1", 1).await), ["again"]);
+    assert_eq!(texts(&events(&mut b, "7", 1).await), ["again"]);
+
+    // Once nobody is left, the cohorts stop.
+    drop((a, b, d, e));
+    let mut waited = 0;
+    while cohorts() > 0 && waited < 50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert_eq!(cohorts(), 0);
 }

@@ -238,7 +238,11 @@ pub(crate) struct Start {
     after: i64,
 }
 
-pub(crate) async fn start(db: &DatabaseConnection, bus: &EventBus, after: Option<&str>) -> AppResult<Start> {
+pub(crate) async fn start(
+    db: &DatabaseConnection,
+    bus: &EventBus,
+    after: Option<&str>,
+) -> AppResult<Start> {
     let receiver = bus.subscribe();
     let end = bus::last_seq(db).await?;
     match after {

@@ -31,6 +31,7 @@ use crate::live::graphql::MessageSubscription;
 use crate::messages::graphql::{Message, MessageMutation, MessageQuery};
 use crate::notes::graphql::{Note, NoteMutation};
 use crate::organizations::graphql::{Organization, OrganizationMutation, OrganizationQuery};
+use crate::presence::graphql::{PresenceMutation, PresenceQuery, PresenceSubscription};
 use crate::queues::graphql::{Queue, QueueMutation, QueueQuery};
 use crate::ratelimit::RateLimiter;
 use crate::search::graphql::SearchQuery;
@@ -209,6 +210,7 @@ pub struct Query(
     SearchQuery,
     MessageQuery,
     ActivityQuery,
+    PresenceQuery,
 );
 
 /// Every mutation of the API.
@@ -229,19 +231,24 @@ pub struct Mutation(
     ConversationMutation,
     MessageMutation,
     NoteMutation,
+    PresenceMutation,
 );
 
 /// Every subscription of the API: live updates over websockets (`/graphql/ws`, subprotocols
 /// `graphql-transport-ws` and `graphql-ws`).
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(MessageSubscription);
+pub struct Subscription(MessageSubscription, PresenceSubscription);
 
 /// The schema type.
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 /// The schema with its types and nothing configured: the SDL comes from this.
 pub fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
-    Schema::build(Query::default(), Mutation::default(), Subscription::default())
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
 }
 
 /// The schema as the server runs it: limits, introspection setting and the rate limiter.

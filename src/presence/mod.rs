@@ -3,6 +3,7 @@
 //! types they take and their capacity per type; plus the registry of this instance's websocket
 //! connections with the per-token connection cap.
 
+pub mod graphql;
 pub mod registry;
 pub mod service;
 

@@ -709,10 +709,17 @@ async fn a_token_holds_at_most_the_cap_of_connections_and_a_closed_one_frees_its
     // A closed connection frees its place.
     hang_up(first).await;
     recorded_connections(&app, 1).await;
-    let _again = connected_by_header(&app, &token).await;
+    let mut again = connected_by_header(&app, &token).await;
     let mut socket = open(&app, None).await.unwrap();
     send(&mut socket, init(&token)).await;
     assert_eq!(closed(&mut socket).await.0, 4403);
+
+    // So does one the server closes (here for breaking the protocol).
+    again.send(Frame::Text("{not json".into())).await.unwrap();
+    assert_eq!(closed(&mut again).await.0, 4400);
+    recorded_connections(&app, 1).await;
+    let _last = connected(&app, &token).await;
+    recorded_connections(&app, 2).await;
 }
 
 #[tokio::test]

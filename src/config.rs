@@ -155,6 +155,40 @@ pub struct Config {
         default_value_t = 60
     )]
     pub ws_idle_timeout_seconds: u64,
+    /// Websocket connections one API token may hold at once on one instance. Over it, an
+    /// upgrade authenticated by header gets HTTP 429 and one authenticated in `connection_init`
+    /// is closed with 4403.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_WS_MAX_CONNECTIONS_PER_TOKEN",
+        default_value_t = 20
+    )]
+    pub ws_max_connections_per_token: usize,
+
+    /// Seconds a user stays `ONLINE` after their last websocket connection ended (a reconnect
+    /// within it changes nothing).
+    #[arg(long, env = "SWITCHBOARD_PRESENCE_GRACE_SECONDS", default_value_t = 60)]
+    pub presence_grace_seconds: u64,
+
+    /// Seconds between presence heartbeats: each instance renews the expiry of the connections
+    /// it holds, then sweeps expired connections (of instances that stopped) and users whose
+    /// grace period is over. 0 turns both off.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_PRESENCE_HEARTBEAT_SECONDS",
+        default_value_t = 20
+    )]
+    pub presence_heartbeat_seconds: u64,
+
+    /// Seconds a connection's record lives without renewal: longer than the heartbeat, so the
+    /// connections of a live instance never expire, and how long a crashed instance's users may
+    /// stay online (plus the grace period).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_PRESENCE_CONNECTION_TTL_SECONDS",
+        default_value_t = 60
+    )]
+    pub presence_connection_ttl_seconds: u64,
 
     /// Lifetime of a session token returned by `login`, in hours.
     #[arg(long, env = "SWITCHBOARD_SESSION_TTL_HOURS", default_value_t = 720)]

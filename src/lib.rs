@@ -23,6 +23,7 @@ pub mod live;
 pub mod messages;
 pub mod notes;
 pub mod organizations;
+pub mod presence;
 pub mod queues;
 pub mod ratelimit;
 pub mod search;
@@ -64,6 +65,8 @@ pub struct AppState {
     pub bus: Arc<live::EventBus>,
     /// Shared subscriptions (identical subscriptions execute once).
     pub cohorts: Arc<live::cohort::Cohorts>,
+    /// This instance's websocket connections (per-token cap, presence records).
+    pub presence: Arc<presence::Registry>,
 }
 
 /// An assembled server, not yet listening.
@@ -106,6 +109,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         .start(bus_db)
         .await
         .map_err(|e| anyhow::anyhow!("starting the event bus: {e:?}"))?;
+    let presence = presence::Registry::new(&config, db.clone(), bus.clone());
     let state = AppState {
         db,
         config,
@@ -114,6 +118,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         metrics,
         bus,
         cohorts: Default::default(),
+        presence,
     };
     let router = http::router(state.clone());
     Ok(App {
@@ -134,6 +139,7 @@ impl App {
         let grace = Duration::from_secs(self.state.config.shutdown_grace_seconds);
         let statistics = self.refresh_statistics_periodically();
         let pending = self.expire_pending_periodically();
+        let presence = self.presence_heartbeat_periodically();
         let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
         let server = axum::serve(
             listener,
@@ -152,13 +158,14 @@ impl App {
             result = server => result?,
             () = drain => tracing::warn!("shutdown grace period over; dropping open connections"),
         }
-        for task in [statistics, pending]
+        for task in [statistics, pending, presence]
             .into_iter()
             .flatten()
             .chain(self.tasks)
         {
             task.abort();
         }
+        self.state.presence.release_all().await;
         self.state.db.clone().close().await?;
         Ok(())
     }
@@ -178,6 +185,37 @@ impl App {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(reopened = n, "pending conversations expired"),
                     Err(error) => tracing::warn!(?error, "cannot expire pending conversations"),
+                }
+            }
+        }))
+    }
+
+    /// Every `presence_heartbeat_seconds`, renews this instance's connection records and sweeps
+    /// expired connections and users whose grace period is over.
+    fn presence_heartbeat_periodically(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let seconds = self.state.config.presence_heartbeat_seconds;
+        if seconds == 0 {
+            return None;
+        }
+        if self.state.config.presence_connection_ttl_seconds <= seconds {
+            tracing::warn!(
+                "presence connection TTL is not longer than the heartbeat: connections of this \
+                 instance may expire between renewals"
+            );
+        }
+        let registry = self.state.presence.clone();
+        Some(tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(Duration::from_secs(seconds));
+            loop {
+                ticks.tick().await;
+                match registry.heartbeat(chrono::Utc::now()).await {
+                    Ok(swept) if swept.expired > 0 || swept.offline > 0 => tracing::info!(
+                        expired = swept.expired,
+                        offline = swept.offline,
+                        "presence swept"
+                    ),
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(?error, "presence heartbeat failed"),
                 }
             }
         }))

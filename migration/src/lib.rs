@@ -13,6 +13,7 @@ mod m20261123_000007_conversations;
 mod m20261123_000008_anonymization;
 mod m20261123_000009_inbox;
 mod m20261123_000010_search;
+mod m20261123_000011_presence;
 
 pub use m20261123_000010_search::{CONTACT_SEPARATOR, FOLD_FROM, FOLD_TO};
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000008_anonymization::Migration),
             Box::new(m20261123_000009_inbox::Migration),
             Box::new(m20261123_000010_search::Migration),
+            Box::new(m20261123_000011_presence::Migration),
         ]
     }
 }

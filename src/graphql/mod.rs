@@ -33,6 +33,7 @@ use crate::live::typing::{TypingMutation, TypingSubscription};
 use crate::messages::graphql::{Message, MessageMutation, MessageQuery};
 use crate::notes::graphql::{Note, NoteMutation};
 use crate::organizations::graphql::{Organization, OrganizationMutation, OrganizationQuery};
+use crate::presence::graphql::{PresenceMutation, PresenceQuery, PresenceSubscription};
 use crate::queues::graphql::{Queue, QueueMutation, QueueQuery};
 use crate::ratelimit::RateLimiter;
 use crate::search::graphql::SearchQuery;
@@ -211,6 +212,7 @@ pub struct Query(
     SearchQuery,
     MessageQuery,
     ActivityQuery,
+    PresenceQuery,
 );
 
 /// Every mutation of the API.
@@ -232,6 +234,7 @@ pub struct Mutation(
     MessageMutation,
     NoteMutation,
     TypingMutation,
+    PresenceMutation,
 );
 
 /// Every subscription of the API: live updates over websockets (`/graphql/ws`, subprotocols
@@ -241,6 +244,7 @@ pub struct Subscription(
     MessageSubscription,
     ConversationSubscription,
     TypingSubscription,
+    PresenceSubscription,
 );
 
 /// The schema type.

@@ -2,12 +2,16 @@
 //! the legacy `graphql-ws` subprotocols. The token comes with the upgrade request
 //! (`Authorization: Bearer …`) or in the `connection_init` payload (`{"authorization": "Bearer
 //! …"}` or `{"token": "…"}`).
+//!
+//! Every authenticated connection holds a lease of [`crate::presence::Registry`] for its life:
+//! over the per-token cap, an upgrade authenticated by header gets HTTP 429 (`RATE_LIMITED`) and
+//! one authenticated in `connection_init` is closed with 4403.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_graphql::Data;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use async_graphql::{Data, ErrorExtensions};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::extract::{State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -18,6 +22,7 @@ use crate::AppState;
 use crate::auth;
 use crate::error::AppError;
 use crate::graphql::context::RequestCtx;
+use crate::http::error_response;
 use crate::http::graphql::{auth_failure, principal};
 
 /// Bytes the server reads ahead per connection (the library's default is 128 KiB).
@@ -81,6 +86,20 @@ pub async fn handler(
         Ok(principal) => principal,
         Err(error) => return auth_failure(&state, error),
     };
+    // A connection authenticated by header counts against its token's cap before the upgrade.
+    let lease = match &upfront {
+        Some(principal) => match state.presence.acquire(principal.token_id) {
+            Ok(lease) => Some(lease),
+            Err(limit) => {
+                return error_response(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &limit.message(),
+                    "RATE_LIMITED",
+                );
+            }
+        },
+        None => None,
+    };
     let limits = Limits {
         init_timeout: Duration::from_secs(state.config.ws_init_timeout_seconds),
         max_subscriptions: state.config.ws_max_subscriptions.max(1),
@@ -90,7 +109,15 @@ pub async fn handler(
     };
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| {
+        .on_upgrade(move |socket| async move {
+            // The connection's lease (cap and presence record) lives as long as this task: it is
+            // released when the connection ends, however it ends.
+            let mut lease = lease;
+            if let (Some(lease), Some(principal)) = (lease.as_mut(), upfront.as_ref()) {
+                lease.register(principal).await;
+            }
+            let held = Arc::new(Mutex::new(lease));
+            let init_held = held.clone();
             let schema = state.schema.clone();
             let caller = Arc::new(std::sync::OnceLock::new());
             let sharing = guard::Sharing {
@@ -114,9 +141,23 @@ pub async fn handler(
                                         .into(),
                                 ))
                             })?;
-                            auth::authenticate(&state.db, &token)
+                            let principal = auth::authenticate(&state.db, &token)
                                 .await
-                                .map_err(async_graphql::Error::from)?
+                                .map_err(async_graphql::Error::from)?;
+                            let mut lease =
+                                state
+                                    .presence
+                                    .acquire(principal.token_id)
+                                    .map_err(|limit| {
+                                        async_graphql::Error::new(limit.message())
+                                            .extend_with(|_, e| e.set("code", "RATE_LIMITED"))
+                                    })?;
+                            lease.register(&principal).await;
+                            match init_held.lock() {
+                                Ok(mut held) => *held = Some(lease),
+                                Err(poisoned) => *poisoned.into_inner() = Some(lease),
+                            }
+                            principal
                         }
                     };
                     let _ = caller.set(principal.clone());
@@ -125,5 +166,7 @@ pub async fn handler(
                     Ok(data)
                 })
                 .serve()
+                .await;
+            drop(held);
         })
 }

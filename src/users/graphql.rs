@@ -135,6 +135,15 @@ impl User {
         crate::teams::graphql::teams_of_user(ctx, self.0.id).await
     }
 
+    /// The user's presence: connection status, presence status, channel types taken and
+    /// capacity.
+    async fn presence(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<crate::presence::graphql::UserPresence> {
+        crate::presence::graphql::presence_of(ctx, &self.0).await
+    }
+
     /// When the user was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at

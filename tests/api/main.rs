@@ -23,6 +23,7 @@ mod live;
 mod messages;
 mod notes;
 mod ops;
+mod presence;
 mod queues;
 mod schema;
 mod search;

@@ -57,6 +57,12 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_PENDING_SWEEP_SECONDS", default_value_t = 30)]
     pub pending_sweep_seconds: u64,
 
+    /// Seconds between routing sweeps (offers that timed out move on to the next agent; waiting
+    /// conversations are offered to agents who became available); 0 turns the sweep off
+    /// (conversations are still routed as they enter a queue).
+    #[arg(long, env = "SWITCHBOARD_ROUTING_SWEEP_SECONDS", default_value_t = 2)]
+    pub routing_sweep_seconds: u64,
+
     /// Serve GraphiQL at `/graphiql`.
     #[arg(long, env = "SWITCHBOARD_GRAPHIQL", action = ArgAction::Set, default_value_t = true)]
     pub graphiql: bool,

@@ -8,6 +8,7 @@ pub mod attachments;
 pub mod auth;
 pub mod channels;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod contact_groups;
 pub mod contacts;
@@ -26,6 +27,7 @@ pub mod organizations;
 pub mod presence;
 pub mod queues;
 pub mod ratelimit;
+pub mod routing;
 pub mod search;
 pub mod tags;
 pub mod teams;
@@ -63,6 +65,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Committed events, as they commit, for subscriptions.
     pub bus: Arc<live::EventBus>,
+    /// The clock routing goes by (stopped and moved by tests).
+    pub clock: Arc<clock::Clock>,
     /// Shared subscriptions (identical subscriptions execute once).
     pub cohorts: Arc<live::cohort::Cohorts>,
     /// This instance's websocket connections (per-token cap, presence records).
@@ -105,7 +109,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         ..(*config).clone()
     })
     .await?;
-    let tasks = bus
+    let mut tasks = bus
         .start(bus_db)
         .await
         .map_err(|e| anyhow::anyhow!("starting the event bus: {e:?}"))?;
@@ -118,8 +122,13 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         metrics,
         bus,
         cohorts: Default::default(),
+        clock: Default::default(),
         presence,
     };
+    tasks.extend(routing::start(
+        state.clone(),
+        Duration::from_secs(state.config.routing_sweep_seconds),
+    ));
     let router = http::router(state.clone());
     Ok(App {
         state,

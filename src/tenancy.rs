@@ -104,7 +104,8 @@ org_scoped!(
     message_reaction,
     message_status_event,
     attachment,
-    note
+    note,
+    conversation_offer
 );
 
 impl OrgScoped for entity::organization::Entity {

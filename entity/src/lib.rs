@@ -12,6 +12,7 @@ pub mod contact_group_member;
 pub mod contact_tag;
 pub mod conversation;
 pub mod conversation_attribute_value;
+pub mod conversation_offer;
 pub mod conversation_participant;
 pub mod conversation_read;
 pub mod conversation_tag;

@@ -14,6 +14,7 @@ mod m20261123_000008_anonymization;
 mod m20261123_000009_inbox;
 mod m20261123_000010_search;
 mod m20261123_000011_presence;
+mod m20261124_000012_routing;
 
 pub use m20261123_000010_search::{CONTACT_SEPARATOR, FOLD_FROM, FOLD_TO};
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000009_inbox::Migration),
             Box::new(m20261123_000010_search::Migration),
             Box::new(m20261123_000011_presence::Migration),
+            Box::new(m20261124_000012_routing::Migration),
         ]
     }
 }

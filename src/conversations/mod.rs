@@ -65,6 +65,17 @@ pub mod event_types {
     pub const TAG_REMOVED: &str = "CONVERSATION_TAG_REMOVED";
     /// Custom attribute values set. Payload: `identifiers`.
     pub const ATTRIBUTES_SET: &str = "CONVERSATION_ATTRIBUTES_SET";
+    /// Offered to an agent by routing. Payload: `offerId`, `userId`, `queueId`, `expiresAt`.
+    pub const OFFERED: &str = "CONVERSATION_OFFERED";
+    /// An offer was accepted (the conversation is claimed by it). Payload: `offerId`, `userId`.
+    pub const OFFER_ACCEPTED: &str = "CONVERSATION_OFFER_ACCEPTED";
+    /// An offer was declined. Payload: `offerId`, `userId`.
+    pub const OFFER_DECLINED: &str = "CONVERSATION_OFFER_DECLINED";
+    /// An offer lapsed unanswered. Payload: `offerId`, `userId`.
+    pub const OFFER_TIMED_OUT: &str = "CONVERSATION_OFFER_TIMED_OUT";
+    /// An offer was withdrawn (another agent accepted, or the conversation left the queue).
+    /// Payload: `offerId`, `userId`.
+    pub const OFFER_WITHDRAWN: &str = "CONVERSATION_OFFER_WITHDRAWN";
     /// Archived.
     pub const ARCHIVED: &str = "CONVERSATION_ARCHIVED";
     /// Unarchived.

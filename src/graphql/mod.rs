@@ -78,6 +78,8 @@ pub enum Node {
     Attachment(Attachment),
     /// A note.
     Note(Note),
+    /// An offer of a conversation to an agent.
+    ConversationOffer(crate::routing::graphql::ConversationOffer),
     /// An activity log entry.
     ActivityLogEntry(ActivityLogEntry),
 }
@@ -116,6 +118,10 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option<N
             .load::<entity::team::Entity>(uuid)
             .await?
             .map(|m| Node::Team(Team(m))),
+        "ConversationOffer" => app
+            .load::<entity::conversation_offer::Entity>(uuid)
+            .await?
+            .map(|m| Node::ConversationOffer(crate::routing::graphql::ConversationOffer(m))),
         "Queue" => app
             .load::<entity::queue::Entity>(uuid)
             .await?
@@ -213,6 +219,7 @@ pub struct Query(
     MessageQuery,
     ActivityQuery,
     PresenceQuery,
+    crate::routing::graphql::RoutingQuery,
 );
 
 /// Every mutation of the API.
@@ -234,6 +241,7 @@ pub struct Mutation(
     MessageMutation,
     NoteMutation,
     TypingMutation,
+    crate::routing::graphql::RoutingMutation,
     PresenceMutation,
 );
 
@@ -245,6 +253,7 @@ pub struct Subscription(
     ConversationSubscription,
     TypingSubscription,
     PresenceSubscription,
+    crate::routing::graphql::RoutingSubscription,
 );
 
 /// The schema type.

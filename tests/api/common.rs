@@ -115,6 +115,7 @@ impl TestApp {
         config.shutdown_grace_seconds = 1;
         // No background sweeps: statement-counting tests must see only their own requests.
         config.pending_sweep_seconds = 0;
+        config.routing_sweep_seconds = 0;
         // No presence heartbeat either: presence tests run the sweep with the time they choose.
         config.presence_heartbeat_seconds = 0;
         configure(&mut config);

@@ -12,12 +12,12 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 use crate::common::TestApp;
 use crate::fixtures::{inbound, sms_setup};
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 const SUBSCRIBE: &str = "subscription($c: ID, $after: String) { messageAdded(conversationId: $c, after: $after) { cursor message { text } } }";
 
 /// A websocket to `/graphql/ws` speaking `protocol`, with `token` on the upgrade request if given.
-async fn open(app: &TestApp, protocol: &str, token: Option<&str>) -> Socket {
+pub(crate) async fn open(app: &TestApp, protocol: &str, token: Option<&str>) -> Socket {
     let mut request = format!("ws://{}/graphql/ws", app.addr)
         .into_client_request()
         .unwrap();
@@ -39,7 +39,7 @@ async fn open(app: &TestApp, protocol: &str, token: Option<&str>) -> Socket {
 }
 
 /// The close frame the server ends with: (code, reason), skipping other frames.
-async fn closed(socket: &mut Socket) -> (u16, String) {
+pub(crate) async fn closed(socket: &mut Socket) -> (u16, String) {
     loop {
         let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await
@@ -53,7 +53,7 @@ async fn closed(socket: &mut Socket) -> (u16, String) {
     }
 }
 
-async fn send(socket: &mut Socket, message: Value) {
+pub(crate) async fn send(socket: &mut Socket, message: Value) {
     socket
         .send(Frame::Text(message.to_string().into()))
         .await
@@ -61,7 +61,7 @@ async fn send(socket: &mut Socket, message: Value) {
 }
 
 /// The next text message (skipping pings and keep-alives); `None` when the socket closed.
-async fn next(socket: &mut Socket) -> Option<Value> {
+pub(crate) async fn next(socket: &mut Socket) -> Option<Value> {
     loop {
         let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await
@@ -95,7 +95,7 @@ async fn next_any(socket: &mut Socket) -> Value {
 }
 
 /// A `graphql-transport-ws` connection initialised with `token` in the payload.
-async fn connected(app: &TestApp, token: &str) -> Socket {
+pub(crate) async fn connected(app: &TestApp, token: &str) -> Socket {
     let mut socket = open(app, "graphql-transport-ws", None).await;
     send(
         &mut socket,
@@ -654,7 +654,7 @@ async fn raw_close(socket: &mut Socket) -> (u16, String) {
 }
 
 /// Subscribes `id` to `query` with `variables`.
-async fn subscribe_to(socket: &mut Socket, id: &str, query: &str, variables: Value) {
+pub(crate) async fn subscribe_to(socket: &mut Socket, id: &str, query: &str, variables: Value) {
     send(
         socket,
         json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } }),
@@ -663,7 +663,7 @@ async fn subscribe_to(socket: &mut Socket, id: &str, query: &str, variables: Val
 }
 
 /// The data of the next `next` message of subscription `id`.
-async fn next_data(socket: &mut Socket, id: &str) -> Value {
+pub(crate) async fn next_data(socket: &mut Socket, id: &str) -> Value {
     let message = next(socket).await.expect("socket open");
     assert_eq!(message["id"], id, "{message}");
     assert_eq!(message["type"], "next", "{message}");

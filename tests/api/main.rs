@@ -25,6 +25,7 @@ mod notes;
 mod ops;
 mod presence;
 mod queues;
+mod routing;
 mod schema;
 mod search;
 mod tags;

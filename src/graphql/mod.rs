@@ -220,6 +220,7 @@ pub struct Query(
     ActivityQuery,
     PresenceQuery,
     crate::routing::graphql::RoutingQuery,
+    crate::routing::graphql::QueueStatsQuery,
 );
 
 /// Every mutation of the API.
@@ -254,6 +255,7 @@ pub struct Subscription(
     TypingSubscription,
     PresenceSubscription,
     crate::routing::graphql::RoutingSubscription,
+    crate::routing::graphql::QueueStatsSubscription,
 );
 
 /// The schema type.

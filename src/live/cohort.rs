@@ -35,6 +35,7 @@ const SHARED_ROOTS: &[&str] = &[
     "messageUpdated",
     "conversationChanged",
     "typing",
+    "queueStats",
 ];
 
 /// Root fields whose results depend on the caller's user (their arguments may say "me").

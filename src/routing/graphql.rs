@@ -312,3 +312,171 @@ impl RoutingSubscription {
         ))
     }
 }
+
+/// A queue's figures at one moment.
+pub struct QueueStats {
+    stats: service::QueueStats,
+    at: DateTime<Utc>,
+}
+
+/// A queue's figures at one moment.
+#[Object]
+impl QueueStats {
+    /// The queue.
+    async fn queue(&self, ctx: &Context<'_>) -> Result<Option<Queue>> {
+        Ok(ctx
+            .app()
+            .load::<entity::queue::Entity>(self.stats.queue_id)
+            .await?
+            .map(Queue))
+    }
+
+    /// Open, unassigned conversations waiting in it.
+    async fn waiting_count(&self) -> i64 {
+        self.stats.waiting
+    }
+
+    /// How long the conversation waiting longest has waited, in seconds (null: none waits).
+    async fn longest_wait_seconds(&self) -> Option<i64> {
+        self.stats
+            .oldest_queued_at
+            .map(|queued| (self.at - queued).num_seconds().max(0))
+    }
+
+    /// Members connected now.
+    async fn agents_online(&self) -> i64 {
+        self.stats.agents_online
+    }
+
+    /// Members connected and `WORKING`: those who may be offered conversations.
+    async fn agents_available(&self) -> i64 {
+        self.stats.agents_available
+    }
+
+    /// When these figures were taken.
+    async fn at(&self) -> DateTime<Utc> {
+        self.at
+    }
+}
+
+fn decode_queue_ids(ids: Option<Vec<ID>>) -> Result<Option<Vec<Uuid>>> {
+    Ok(ids
+        .map(|ids| {
+            ids.iter()
+                .map(|id| crate::graphql::relay::decode_id(id, "Queue"))
+                .collect::<crate::error::AppResult<Vec<_>>>()
+        })
+        .transpose()?)
+}
+
+/// Queue figures.
+#[derive(Default)]
+pub struct QueueStatsQuery;
+
+#[Object]
+impl QueueStatsQuery {
+    /// Waiting conversations, longest wait and agents available per queue (AGENT), of the
+    /// given queues or all, by queue name.
+    async fn queue_stats(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only these queues.")] queue_ids: Option<Vec<ID>>,
+    ) -> Result<Vec<QueueStats>> {
+        let app = ctx.app();
+        let at = Utc::now();
+        Ok(
+            service::queue_stats(app.db(), app.principal()?, decode_queue_ids(queue_ids)?)
+                .await?
+                .into_iter()
+                .map(|stats| QueueStats { stats, at })
+                .collect(),
+        )
+    }
+}
+
+/// Queue figures as they change.
+#[derive(SimpleObject)]
+pub struct QueueStatsEvent {
+    /// The cursor of the event that changed them: subscribe with it as `after` to resume.
+    cursor: String,
+    /// The figures of every queue subscribed to.
+    stats: Vec<QueueStats>,
+}
+
+/// Event types that may change a queue's figures.
+const STATS_AFTER: &[&str] = &[
+    event_types::CREATED,
+    event_types::ENQUEUED,
+    event_types::TRANSFERRED,
+    event_types::CLAIMED,
+    event_types::ASSIGNED,
+    event_types::UNASSIGNED,
+    event_types::PENDING,
+    event_types::PENDING_EXPIRED,
+    event_types::CLOSED,
+    event_types::REOPENED,
+    event_types::ARCHIVED,
+    event_types::UNARCHIVED,
+    event_types::ANONYMIZED,
+    crate::presence::service::PRESENCE_CHANGED,
+];
+
+/// The queue statistics subscription.
+#[derive(Default)]
+pub struct QueueStatsSubscription;
+
+/// Queue figures.
+#[Subscription]
+impl QueueStatsSubscription {
+    /// The figures of the given queues (or all) whenever they change (AGENT): after
+    /// conversations enter, leave or are taken from a queue and after agents' presence changes.
+    /// With `after`, resumes after that cursor (the first event then carries the figures as
+    /// they are).
+    async fn queue_stats(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only these queues.")] queue_ids: Option<Vec<ID>>,
+        #[graphql(desc = "Resume after this event cursor (from an earlier event).")] after: Option<
+            String,
+        >,
+    ) -> Result<impl Stream<Item = Result<QueueStatsEvent>> + use<>> {
+        let app = ctx.app();
+        let principal = app.principal()?.clone();
+        principal.require(Permission::WorkConversations)?;
+        let ids = decode_queue_ids(queue_ids)?;
+        let db = app.db().clone();
+        let start = start(&db, &app.state.bus, after.as_deref()).await?;
+        let org_id = principal.org_id;
+        let last = Arc::new(std::sync::Mutex::new(
+            service::queue_stats(&db, &principal, ids.clone()).await?,
+        ));
+        let app = ctx.data::<Arc<RequestCtx>>()?.clone();
+        Ok(stream(db, start, org_id, app, move |db, event| {
+            let (principal, ids, last) = (principal.clone(), ids.clone(), last.clone());
+            async move {
+                if !STATS_AFTER.contains(&event.event_type.as_str()) {
+                    return Ok(None);
+                }
+                let stats = service::queue_stats(&db, &principal, ids).await?;
+                {
+                    let mut last = match last.lock() {
+                        Ok(last) => last,
+                        Err(poisoned) => poisoned.into_inner(),
+                    };
+                    if *last == stats {
+                        return Ok(None);
+                    }
+                    *last = stats.clone();
+                }
+                let at = Utc::now();
+                Ok(Some(QueueStatsEvent {
+                    cursor: encode_cursor(event.seq),
+                    stats: stats
+                        .into_iter()
+                        .map(|stats| QueueStats { stats, at })
+                        .collect(),
+                }))
+            }
+        }))
+    }
+}

@@ -617,3 +617,94 @@ pub async fn pending_offers(
         .all(db)
         .await?)
 }
+
+/// A queue's figures at one moment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueStats {
+    /// The queue.
+    pub queue_id: Uuid,
+    /// Open, unassigned conversations in it.
+    pub waiting: i64,
+    /// When the one waiting longest was queued.
+    pub oldest_queued_at: Option<DateTime<Utc>>,
+    /// Members online.
+    pub agents_online: i64,
+    /// Members online and `WORKING`.
+    pub agents_available: i64,
+}
+
+/// The figures of the organization's queues (of `queue_ids` when given), by queue name.
+pub async fn queue_stats(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    queue_ids: Option<Vec<Uuid>>,
+) -> AppResult<Vec<QueueStats>> {
+    principal.require(Permission::WorkConversations)?;
+    let org_id = principal.org_id;
+    let mut queues = tenancy::in_org::<queue::Entity>(org_id).order_by_asc(queue::Column::Name);
+    if let Some(ids) = queue_ids {
+        queues = queues.filter(queue::Column::Id.is_in(ids));
+    }
+    let queues = queues.all(db).await?;
+    let ids: Vec<Uuid> = queues.iter().map(|q| q.id).collect();
+    let waiting: Vec<(Option<Uuid>, i64, Option<DateTime<Utc>>)> = conversation::Entity::find()
+        .select_only()
+        .column(conversation::Column::QueueId)
+        .expr(sea_orm::sea_query::ExprTrait::count(Expr::col(
+            conversation::Column::Id,
+        )))
+        .expr(sea_orm::sea_query::ExprTrait::min(Expr::col(
+            conversation::Column::QueuedAt,
+        )))
+        .filter(conversation::Column::OrgId.eq(org_id))
+        .filter(conversation::Column::QueueId.is_in(ids.clone()))
+        .filter(conversation::Column::Status.eq("OPEN"))
+        .filter(conversation::Column::AssigneeId.is_null())
+        .filter(conversation::Column::ArchivedAt.is_null())
+        .group_by(conversation::Column::QueueId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let waiting: HashMap<Uuid, (i64, Option<DateTime<Utc>>)> = waiting
+        .into_iter()
+        .filter_map(|(queue, n, oldest)| Some((queue?, (n, oldest))))
+        .collect();
+    let members = queue_member::Entity::find()
+        .filter(queue_member::Column::OrgId.eq(org_id))
+        .filter(queue_member::Column::QueueId.is_in(ids))
+        .all(db)
+        .await?;
+    let presence: HashMap<Uuid, user_presence::Model> = user_presence::Entity::find()
+        .filter(user_presence::Column::OrgId.eq(org_id))
+        .filter(
+            user_presence::Column::UserId
+                .is_in(members.iter().map(|m| m.user_id).collect::<Vec<_>>()),
+        )
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|p| (p.user_id, p))
+        .collect();
+    Ok(queues
+        .into_iter()
+        .map(|queue| {
+            let (waiting, oldest_queued_at) = waiting.get(&queue.id).copied().unwrap_or((0, None));
+            let online: Vec<&user_presence::Model> = members
+                .iter()
+                .filter(|m| m.queue_id == queue.id)
+                .filter_map(|m| presence.get(&m.user_id))
+                .filter(|p| p.connection_status == "ONLINE")
+                .collect();
+            QueueStats {
+                queue_id: queue.id,
+                waiting,
+                oldest_queued_at,
+                agents_online: online.len() as i64,
+                agents_available: online
+                    .iter()
+                    .filter(|p| p.presence_status == "WORKING")
+                    .count() as i64,
+            }
+        })
+        .collect())
+}

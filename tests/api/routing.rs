@@ -340,3 +340,70 @@ async fn concurrent_routing_makes_one_offer_round() {
     );
     assert_eq!(app.count("conversation_offers").await, 2);
 }
+
+#[tokio::test]
+async fn queue_stats_follow_waiting_conversations_and_agents() {
+    let app = TestApp::spawn().await;
+    let token = app.org.token.clone();
+    let (a, a_token, _a_socket) = agent(&app, "a@acme.test").await;
+    let q = queue(
+        &app,
+        json!({ "name": "Support", "offerAlgorithm": "ALL_AT_ONCE" }),
+        &[(&a, 0)],
+    )
+    .await;
+    let fields = "queue { name } waitingCount agentsOnline agentsAvailable";
+    let query = format!(
+        "query($q: [ID!]) {{ queueStats(queueIds: $q) {{ {fields} longestWaitSeconds }} }}"
+    );
+    let now = app.data(&token, &query, json!({ "q": [q] })).await;
+    assert_eq!(
+        now["queueStats"],
+        json!([{ "queue": { "name": "Support" }, "waitingCount": 0, "agentsOnline": 1, "agentsAvailable": 1, "longestWaitSeconds": null }])
+    );
+    let mut socket = connected(&app, &token).await;
+    let subscription = format!(
+        "subscription($q: [ID!]) {{ queueStats(queueIds: $q) {{ cursor stats {{ {fields} longestWaitSeconds }} }} }}"
+    );
+    subscribe_to(&mut socket, "s", &subscription, json!({ "q": [q] })).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let figures = |data: Value| {
+        let stats = data["queueStats"]["stats"][0].clone();
+        let wait = stats["longestWaitSeconds"].as_i64();
+        assert!(
+            wait.is_none() || wait.is_some_and(|w| (0..=5).contains(&w)),
+            "{stats}"
+        );
+        (
+            stats["waitingCount"].as_i64().unwrap(),
+            stats["agentsOnline"].as_i64().unwrap(),
+            stats["agentsAvailable"].as_i64().unwrap(),
+            wait.is_some(),
+        )
+    };
+
+    // A conversation enters the queue (only changes are delivered: creating it elsewhere first
+    // changes nothing here).
+    let conversation = queued(&app, &q, "+4520000014").await;
+    assert_eq!(figures(next_data(&mut socket, "s").await), (1, 1, 1, true));
+    // The agent steps away.
+    let data = app
+        .data(
+            &a_token,
+            "mutation { setPresence(input: { presenceStatus: AWAY }) { userErrors { message } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(data["setPresence"]["userErrors"], json!([]));
+    assert_eq!(figures(next_data(&mut socket, "s").await), (1, 1, 0, true));
+    // Someone takes the conversation.
+    let data = app
+        .data(
+            &token,
+            "mutation($input: ClaimConversationInput!) { claimConversation(input: $input) { userErrors { message } } }",
+            json!({ "input": { "conversationId": conversation } }),
+        )
+        .await;
+    assert_eq!(data["claimConversation"]["userErrors"], json!([]));
+    assert_eq!(figures(next_data(&mut socket, "s").await), (0, 1, 0, false));
+}

@@ -1000,3 +1000,35 @@ async fn identical_subscriptions_run_once_and_share_their_results() {
     }
     assert_eq!(cohorts(), 0);
 }
+
+#[tokio::test]
+async fn a_thousand_subscriptions_on_one_connection_stop_at_the_default_cap() {
+    let app = TestApp::spawn().await;
+    let conversation = conversation(&app).await;
+    let mut socket = connected(&app, &app.org.token).await;
+    for n in 0..1_000 {
+        subscribe(&mut socket, &n.to_string(), json!({ "c": conversation })).await;
+    }
+    // The first 100 run; the other 900 are refused one by one, the connection stays open.
+    let mut refused = Vec::new();
+    while refused.len() < 900 {
+        let message = next(&mut socket).await.expect("still open");
+        assert_eq!(message["type"], "error", "{message}");
+        assert_eq!(
+            message["payload"][0]["message"],
+            "at most 100 subscriptions may run on one connection"
+        );
+        refused.push(message["id"].as_str().unwrap().parse::<u32>().unwrap());
+    }
+    assert_eq!(refused, (100..1_000).collect::<Vec<_>>());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    say(&app, &conversation, "to the hundred").await;
+    let mut delivered = Vec::new();
+    for _ in 0..100 {
+        let message = next(&mut socket).await.unwrap();
+        assert_eq!(message["type"], "next");
+        delivered.push(message["id"].as_str().unwrap().parse::<u32>().unwrap());
+    }
+    delivered.sort_unstable();
+    assert_eq!(delivered, (0..100).collect::<Vec<_>>());
+}

@@ -36,6 +36,7 @@ const SHARED_ROOTS: &[&str] = &[
     "conversationChanged",
     "typing",
     "queueStats",
+    "presenceChanged",
 ];
 
 /// Root fields whose results depend on the caller's user (their arguments may say "me").

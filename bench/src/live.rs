@@ -279,6 +279,9 @@ pub struct FanoutRound {
     /// SQL statements the server ran over the window (sends included).
     pub statements: u64,
     pub rss_before: u64,
+    /// With the subscribers connected and subscribed, before any event.
+    pub rss_connected: u64,
+    /// With the subscribers idle after the probe events.
     pub rss_idle: u64,
     pub rss_after: u64,
     pub connect_seconds: f64,
@@ -292,6 +295,13 @@ pub struct FanoutRound {
 impl FanoutRound {
     fn cpu_per_delivery_us(&self) -> f64 {
         divide(self.cpu_seconds * 1e6, self.delivered as f64)
+    }
+
+    fn rss_per_connection_before_events(&self) -> f64 {
+        divide(
+            self.rss_connected as f64 - self.rss_before as f64,
+            self.subscribers as f64,
+        )
     }
 
     fn rss_per_connection(&self) -> f64 {
@@ -393,6 +403,8 @@ async fn fanout_measure(
             first.unwrap_or_else(|| "none (timed out)".into())
         );
     }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_connected = process::rss_bytes(pid)?;
     eprintln!(
         "bench: fanout@{n} {}: {n} subscribers connected in {connect_seconds:.1} s; probing",
         side.name()
@@ -543,6 +555,7 @@ async fn fanout_measure(
         cpu_per_send_us: cpu_per_send * 1e6,
         statements: window_statements,
         rss_before,
+        rss_connected,
         rss_idle,
         rss_after,
         connect_seconds,
@@ -624,6 +637,7 @@ pub struct FanoutSummary {
     pub cpu_per_send_us: f64,
     pub statements_per_delivery: f64,
     pub rss_per_connection: f64,
+    pub rss_per_connection_before_events: f64,
     pub rss_before_mib: f64,
     pub rss_idle_mib: f64,
     pub connect_seconds: f64,
@@ -670,6 +684,7 @@ fn summarise_fanout(target: &'static str, rounds: Vec<FanoutRound>) -> FanoutSum
         cpu_per_send_us: med(|r| r.cpu_per_send_us),
         statements_per_delivery: divide(sum(|r| r.statements) as f64, delivered as f64),
         rss_per_connection: med(FanoutRound::rss_per_connection),
+        rss_per_connection_before_events: med(FanoutRound::rss_per_connection_before_events),
         rss_before_mib: med(|r| r.rss_before as f64 / 1048576.0),
         rss_idle_mib: med(|r| r.rss_idle as f64 / 1048576.0),
         connect_seconds: med(|r| r.connect_seconds),
@@ -1140,13 +1155,14 @@ pub fn fanout_table(results: &[FanoutResult]) -> String {
         ));
         for side in [g, p] {
             out.push_str(&format!(
-                "  {}: server RSS {:.1} MiB before, {:.1} MiB with the idle subscribers; CPU of \
-                 one send alone {:.0} µs ({:.2} µs per delivery at this fan-out); {} deliveries \
+                "  {}: server RSS {:.1} MiB before, {:.1} MiB with the idle subscribers ({} per \
+                 connection before the first event); CPU of one send alone {:.0} µs ({:.2} µs per delivery at this fan-out); {} deliveries \
                  arrived before the send's answer (counted as 0 ms); {:.3} SQL statements per \
                  delivery (sends included); driver CPU {:.0} % of a core\n",
                 side.target,
                 side.rss_before_mib,
                 side.rss_idle_mib,
+                kb(side.rss_per_connection_before_events),
                 side.cpu_per_send_us,
                 divide(side.cpu_per_send_us, side.subscribers as f64),
                 side.before_response,

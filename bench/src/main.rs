@@ -526,7 +526,9 @@ fn run_live(
     };
     let client_runtime = pin::runtime("bench-client", args.client_threads, client_core)?;
     eprintln!(
-        "bench: websocket scenarios: a server process per side and round ({} thread(s){}),          clients here ({} thread(s){}); open files limit {soft} (hard {hard}); {} round(s);          fanout: {} messages at {}/s per round",
+        "bench: websocket scenarios: a server process per side and round ({} thread(s){}), \
+         clients here ({} thread(s){}); open files limit {soft} (hard {hard}); {} round(s); \
+         fanout: {} messages at {}/s per round",
         args.server_threads.max(1),
         if args.no_pin {
             String::new()

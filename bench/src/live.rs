@@ -161,13 +161,15 @@ struct Sender {
 }
 
 impl Sender {
-    async fn new(side: Side, ready: &Ready) -> anyhow::Result<Self> {
+    /// A sender of the bodies `body` makes (one maker for all senders of a server: it numbers
+    /// the `externalId`s, which must differ or the server answers with the first message).
+    async fn new(side: Side, ready: &Ready, body: MakeBody) -> anyhow::Result<Self> {
         let target = Target::new(ready.addr, side.send_path(), &ready.token);
         let connection = load::connect(&target).await?;
         Ok(Self {
             target,
             connection,
-            body: crate::send::bodies(Arc::new(vec![ready.conversation])),
+            body,
             check: crate::send::check(),
         })
     }
@@ -362,7 +364,8 @@ async fn fanout_measure(
     pid: u32,
     options: Options,
 ) -> anyhow::Result<FanoutRound> {
-    let mut sender = Sender::new(side, &ready).await?;
+    let bodies = crate::send::bodies(Arc::new(vec![ready.conversation]));
+    let mut sender = Sender::new(side, &ready, bodies).await?;
     // Warm-up sends with nobody subscribed; their CPU is the cost of a send alone.
     for _ in 0..5 {
         sender.send().await?;
@@ -877,12 +880,14 @@ async fn replay_measure(
     // The events to replay, through sendMessage on 4 connections.
     let seeding = Instant::now();
     let senders = 4;
+    let bodies = crate::send::bodies(Arc::new(vec![ready.conversation]));
     let mut tasks = Vec::new();
     for k in 0..senders {
         let ready = ready.clone();
+        let bodies = bodies.clone();
         let count = events / senders + usize::from(k < events % senders);
         tasks.push(tokio::spawn(async move {
-            let mut sender = Sender::new(Side::Graphql, &ready).await?;
+            let mut sender = Sender::new(Side::Graphql, &ready, bodies).await?;
             for _ in 0..count {
                 sender.send().await?;
             }
@@ -945,6 +950,15 @@ async fn replay_measure(
         if Instant::now() >= next_sample {
             rss_max = rss_max.max(process::rss_bytes(pid)?);
             next_sample += Duration::from_secs(1);
+            let elapsed = started.elapsed().as_secs();
+            if elapsed > 0 && elapsed % 10 == 0 {
+                eprintln!(
+                    "bench: replay {} {elapsed} s: {} events received, {done} of {n} \
+                     subscribers complete, {gone} gone",
+                    side.name(),
+                    shared.received.load(Ordering::SeqCst),
+                );
+            }
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

@@ -280,6 +280,11 @@ pub struct FanoutRound {
     pub cpu_per_send_us: f64,
     /// SQL statements the server ran over the window (sends included).
     pub statements: u64,
+    /// Seconds over which the K sends were started (K / rate).
+    pub sends_seconds: f64,
+    /// Time from a send's request to its answer: median and highest, ms.
+    pub send_p50_ms: f64,
+    pub send_max_ms: f64,
     pub rss_before: u64,
     /// With the subscribers connected and subscribed, before any event.
     pub rss_connected: u64,
@@ -463,16 +468,41 @@ async fn fanout_measure(
     let statements_before = statements(&ready).await?;
     let cpu_before = process::cpu_time(pid)?;
     let own_before = process::cpu_time(std::process::id())?;
+    // Open loop: each message is sent at its time on its own connection, whether or not the
+    // previous answers have come (a sender waiting for answers would slow down to what an
+    // overloaded server allows, and the rate would no longer be the one asked for).
     let mut sent: HashMap<u64, (usize, Instant)> = HashMap::new();
     let mut interval = tokio::time::interval(Duration::from_secs_f64(1.0 / options.rate));
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut first_answer = None;
-    for index in 0..options.messages {
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let sends_started = Instant::now();
+    let mut sends = Vec::with_capacity(options.messages);
+    for _ in 0..options.messages {
         interval.tick().await;
-        let (hash, at) = sender.send().await?;
-        first_answer.get_or_insert(at);
-        sent.insert(hash, (index, at));
+        let target = sender.target.clone();
+        let body = (sender.body)(0);
+        let check = sender.check.clone();
+        sends.push(tokio::spawn(async move {
+            let started = Instant::now();
+            let mut one = Sender {
+                connection: load::connect(&target).await?,
+                target,
+                body: Arc::new(move |_| body.clone()),
+                check,
+            };
+            let (hash, at) = one.send().await?;
+            anyhow::Ok((hash, at, at - started))
+        }));
     }
+    let sends_span = sends_started.elapsed();
+    let mut send_latencies = Vec::with_capacity(sends.len());
+    let mut first_answer: Option<Instant> = None;
+    for (index, send) in sends.into_iter().enumerate() {
+        let (hash, at, took) = send.await.context("a send panicked")??;
+        first_answer = Some(first_answer.map_or(at, |first| first.min(at)));
+        sent.insert(hash, (index, at));
+        send_latencies.push(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
+    }
+    send_latencies.sort_unstable();
     let all = wait_until(options.drain, || {
         shared.received.load(Ordering::SeqCst) - base >= expected
             || shared.ended.load(Ordering::SeqCst) >= n
@@ -557,6 +587,9 @@ async fn fanout_measure(
         cpu_seconds,
         cpu_per_send_us: cpu_per_send * 1e6,
         statements: window_statements,
+        sends_seconds: sends_span.as_secs_f64(),
+        send_p50_ms: ms(percentile(&send_latencies, 0.5)),
+        send_max_ms: ms(send_latencies.last().copied().unwrap_or(0)),
         rss_before,
         rss_connected,
         rss_idle,
@@ -639,6 +672,8 @@ pub struct FanoutSummary {
     pub cpu_per_delivery_us: f64,
     pub cpu_per_send_us: f64,
     pub statements_per_delivery: f64,
+    pub send_p50_ms: f64,
+    pub send_max_ms: f64,
     pub rss_per_connection: f64,
     pub rss_per_connection_before_events: f64,
     pub rss_before_mib: f64,
@@ -686,6 +721,8 @@ fn summarise_fanout(target: &'static str, rounds: Vec<FanoutRound>) -> FanoutSum
         cpu_per_delivery_us: divide(cpu * 1e6, delivered as f64),
         cpu_per_send_us: med(|r| r.cpu_per_send_us),
         statements_per_delivery: divide(sum(|r| r.statements) as f64, delivered as f64),
+        send_p50_ms: med(|r| r.send_p50_ms),
+        send_max_ms: rounds.iter().map(|r| r.send_max_ms).fold(0.0, f64::max),
         rss_per_connection: med(FanoutRound::rss_per_connection),
         rss_per_connection_before_events: med(FanoutRound::rss_per_connection_before_events),
         rss_before_mib: med(|r| r.rss_before as f64 / 1048576.0),
@@ -1172,7 +1209,8 @@ pub fn fanout_table(results: &[FanoutResult]) -> String {
                 "  {}: server RSS {:.1} MiB before, {:.1} MiB with the idle subscribers ({} per \
                  connection before the first event); CPU of one send alone {:.0} µs ({:.2} µs per delivery at this fan-out); {} deliveries \
                  arrived before the send's answer (counted as 0 ms); {:.3} SQL statements per \
-                 delivery (sends included); driver CPU {:.0} % of a core\n",
+                 delivery (sends included); the sends' answers took {:.1} ms (median), {:.1} ms \
+                 (highest); driver CPU {:.0} % of a core\n",
                 side.target,
                 side.rss_before_mib,
                 side.rss_idle_mib,
@@ -1181,6 +1219,8 @@ pub fn fanout_table(results: &[FanoutResult]) -> String {
                 divide(side.cpu_per_send_us, side.subscribers as f64),
                 side.before_response,
                 side.statements_per_delivery,
+                side.send_p50_ms,
+                side.send_max_ms,
                 side.driver_cpu * 100.0,
             ));
             for (i, round) in side.rounds.iter().enumerate() {

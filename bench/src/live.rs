@@ -216,9 +216,9 @@ async fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
     }
 }
 
-/// Waits until no event has arrived for `quiet` (at most 10 s).
-async fn settle(shared: &Shared, quiet: Duration) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+/// Waits until no event has arrived for `quiet` (at most `limit`).
+async fn settle(shared: &Shared, quiet: Duration, limit: Duration) {
+    let deadline = Instant::now() + limit;
     let mut last = shared.received.load(Ordering::SeqCst);
     let mut since = Instant::now();
     while Instant::now() < deadline {
@@ -257,7 +257,10 @@ pub struct Hold {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct FanoutRound {
     pub subscribers: usize,
+    /// Messages sent (answered without error).
     pub messages: usize,
+    /// Sends that failed (their messages are not expected).
+    pub failed_sends: u64,
     pub expected: u64,
     pub delivered: u64,
     pub missing: u64,
@@ -272,7 +275,7 @@ pub struct FanoutRound {
     pub before_response: u64,
     #[serde(skip)]
     pub latencies_ns: Vec<u64>,
-    /// Seconds from the first send's answer to the last delivery.
+    /// Seconds from the first send's answer to the last delivery of a sent message.
     pub window_seconds: f64,
     /// Server CPU over the measured window.
     pub cpu_seconds: f64,
@@ -320,6 +323,7 @@ impl FanoutRound {
 
     fn valid(&self) -> bool {
         self.delivered == self.expected
+            && self.failed_sends == 0
             && self.missing == 0
             && self.duplicates == 0
             && self.unexpected == 0
@@ -458,13 +462,12 @@ async fn fanout_measure(
             first.unwrap_or_else(|| "none".into())
         );
     }
-    settle(&shared, Duration::from_millis(300)).await;
+    settle(&shared, Duration::from_millis(300), Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_idle = process::rss_bytes(pid)?;
 
     // The measured window.
     let base = shared.received.load(Ordering::SeqCst);
-    let expected = (n * options.messages) as u64;
     let statements_before = statements(&ready).await?;
     let cpu_before = process::cpu_time(pid)?;
     let own_before = process::cpu_time(std::process::id())?;
@@ -496,18 +499,32 @@ async fn fanout_measure(
     let sends_span = sends_started.elapsed();
     let mut send_latencies = Vec::with_capacity(sends.len());
     let mut first_answer: Option<Instant> = None;
-    for (index, send) in sends.into_iter().enumerate() {
-        let (hash, at, took) = send.await.context("a send panicked")??;
-        first_answer = Some(first_answer.map_or(at, |first| first.min(at)));
-        sent.insert(hash, (index, at));
-        send_latencies.push(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
+    let mut failed_sends = 0;
+    let mut send_error = None;
+    for send in sends {
+        match send.await.context("a send panicked")? {
+            Ok((hash, at, took)) => {
+                first_answer = Some(first_answer.map_or(at, |first| first.min(at)));
+                sent.insert(hash, (sent.len(), at));
+                send_latencies.push(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
+            }
+            Err(error) => {
+                failed_sends += 1;
+                send_error.get_or_insert_with(|| format!("a send failed: {error:#}"));
+            }
+        }
     }
     send_latencies.sort_unstable();
+    let sent_count = sent.len();
+    let expected = (n * sent_count) as u64;
     let all = wait_until(options.drain, || {
         shared.received.load(Ordering::SeqCst) - base >= expected
             || shared.ended.load(Ordering::SeqCst) >= n
     })
     .await;
+    // A failed send may still have been committed and delivered (counted as unexpected): the
+    // count above may be reached early, so wait until nothing arrives for 2 s.
+    settle(&shared, Duration::from_secs(2), options.drain).await;
     let window_end = Instant::now();
     let cpu_seconds = (process::cpu_time(pid)? - cpu_before).as_secs_f64();
     let own = process::cpu_time(std::process::id())? - own_before;
@@ -581,7 +598,8 @@ async fn fanout_measure(
     let records = wsclient::finish(&shared, clients).await?;
     let mut round = FanoutRound {
         subscribers: n,
-        messages: options.messages,
+        messages: sent_count,
+        failed_sends,
         expected,
         window_seconds: window.as_secs_f64(),
         cpu_seconds,
@@ -601,8 +619,9 @@ async fn fanout_measure(
         ..FanoutRound::default()
     };
     let mut hold_deliveries = 0;
+    let mut last_delivery: Option<Instant> = None;
     for record in &records {
-        let mut seen = vec![false; options.messages];
+        let mut seen = vec![false; sent_count];
         for (hash, at) in &record.events {
             if let Some((index, answered)) = sent.get(hash) {
                 if seen[*index] {
@@ -611,6 +630,7 @@ async fn fanout_measure(
                 }
                 seen[*index] = true;
                 round.delivered += 1;
+                last_delivery = Some(last_delivery.map_or(*at, |last| last.max(*at)));
                 if at < answered {
                     round.before_response += 1;
                 }
@@ -647,6 +667,12 @@ async fn fanout_measure(
     if let Some(hold) = round.hold.as_mut() {
         hold.deliveries = hold_deliveries;
     }
+    if let (Some(first), Some(last)) = (first_answer, last_delivery) {
+        round.window_seconds = last.saturating_duration_since(first).as_secs_f64();
+    }
+    if send_error.is_some() {
+        round.first_error = send_error;
+    }
     Ok(round)
 }
 
@@ -656,10 +682,12 @@ pub struct FanoutSummary {
     pub target: &'static str,
     pub subscribers: usize,
     pub messages: usize,
+    pub failed_sends: u64,
     pub expected: u64,
     pub delivered: u64,
     pub missing: u64,
     pub duplicates: u64,
+    pub unexpected: u64,
     pub lagged: u64,
     pub errors: u64,
     pub closed: u64,
@@ -705,7 +733,9 @@ fn summarise_fanout(target: &'static str, rounds: Vec<FanoutRound>) -> FanoutSum
         target,
         subscribers: rounds.first().map_or(0, |r| r.subscribers),
         messages: rounds.iter().map(|r| r.messages).sum(),
+        failed_sends: sum(|r| r.failed_sends),
         expected: sum(|r| r.expected),
+        unexpected: sum(|r| r.unexpected),
         delivered,
         missing: sum(|r| r.missing),
         duplicates: sum(|r| r.duplicates),
@@ -988,7 +1018,7 @@ async fn replay_measure(
             rss_max = rss_max.max(process::rss_bytes(pid)?);
             next_sample += Duration::from_secs(1);
             let elapsed = started.elapsed().as_secs();
-            if elapsed > 0 && elapsed % 10 == 0 {
+            if elapsed > 0 && elapsed.is_multiple_of(10) {
                 eprintln!(
                     "bench: replay {} {elapsed} s: {} events received, {done} of {n} \
                      subscribers complete, {gone} gone",
@@ -1243,13 +1273,15 @@ pub fn fanout_table(results: &[FanoutResult]) -> String {
             }
             if !side.valid {
                 out.push_str(&format!(
-                    "  {} INVALID: {} of {} delivered, {} missing, {} duplicates, {} lagged, {} \
-                     errors, {} closed; first problem: {}\n",
+                    "  {} INVALID: {} sends failed; {} of {} delivered, {} missing, {} duplicates, \
+                     {} unexpected, {} lagged, {} errors, {} closed; first problem: {}\n",
                     side.target,
+                    side.failed_sends,
                     side.delivered,
                     side.expected,
                     side.missing,
                     side.duplicates,
+                    side.unexpected,
                     side.lagged,
                     side.errors,
                     side.closed,

@@ -9,9 +9,11 @@
 //! `fanout` at each `--subscribers` level: N subscribers connect (at most
 //! `--connect-concurrency` at once) and subscribe to one conversation; probe messages are sent
 //! until every subscriber has received one (so every subscription is live, not measured); then
-//! K = `--seconds` × `--rate` messages are sent at `--rate` per second on one keep-alive
-//! connection (`sendMessage` for GraphQL; the plain trigger does the `send` scenario's plain
-//! write and broadcasts one pre-serialised frame of the same shape). Figures:
+//! K = `--seconds` × `--rate` messages are sent open-loop at `--rate` per second, each at its
+//! time on its own connection (`sendMessage` for GraphQL; the plain trigger does the `send`
+//! scenario's plain write and broadcasts one pre-serialised frame of the same shape). A send
+//! that fails is counted (the run is invalid) and its message is not expected; if it was
+//! committed all the same, its deliveries are counted as unexpected. Figures:
 //! - latency of each delivery from the moment the sender has the mutation's HTTP response to
 //!   the subscriber's receipt (a frame that arrives before the response counts as 0 and is
 //!   counted separately); p50, p99, max;

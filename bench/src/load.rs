@@ -72,7 +72,8 @@ impl Target {
     }
 }
 
-async fn connect(target: &Target) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+/// A keep-alive HTTP/1.1 connection to `target`.
+pub async fn connect(target: &Target) -> anyhow::Result<SendRequest<Full<Bytes>>> {
     let stream = TcpStream::connect(target.addr)
         .await
         .with_context(|| format!("cannot connect to {}", target.addr))?;
@@ -84,7 +85,8 @@ async fn connect(target: &Target) -> anyhow::Result<SendRequest<Full<Bytes>>> {
     Ok(sender)
 }
 
-async fn send(
+/// Sends one request on `sender` and reads the whole answer.
+pub async fn send(
     sender: &mut SendRequest<Full<Bytes>>,
     target: &Target,
     body: Bytes,

@@ -6,7 +6,17 @@
 //!     [--no-pin] [--json] [--database-url postgres://...] [--fresh-database] [--keep-database]
 //!     [--sqlite-synchronous normal|full] [--users 50] [--contacts 100000]
 //!     [--conversations 100000] [--messages-per-conversation 10]
+//! cargo run --release -p bench -- --scenario fanout,replay [--subscribers 1000,5000,10000]
+//!     [--rate 5] [--seconds 10] [--rounds 3] [--hold-seconds 0] [--hold-rate 0]
+//!     [--sample-seconds 10] [--connect-concurrency 200] [--drain-seconds 60]
+//!     [--replay-subscribers 1000] [--replay-events 10000] [--replay-timeout 600]
+//!     [--ws-max-queued N] [--event-bus-capacity N]
 //! ```
+//!
+//! The websocket scenarios `fanout` and `replay` (GraphQL subscriptions against a plain
+//! websocket broadcast) run only when named; they start the server as a separate process of this
+//! binary so that its CPU time and memory can be measured alone: see `live.rs`. Everything below
+//! is about the HTTP scenarios.
 //!
 //! In one process it
 //! 1. starts the real server ([`switchboard::build_app`], rate limit off, no demo data) on
@@ -48,12 +58,16 @@
 
 mod contacts;
 mod inbox;
+mod live;
+mod live_server;
 mod load;
 mod pin;
+mod process;
 mod scenario;
 mod send;
 mod server;
 mod stats;
+mod wsclient;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -157,6 +171,60 @@ struct Args {
     /// probe the servers by hand (e.g. with curl).
     #[arg(long, default_value_t = 0)]
     hold: u64,
+
+    /// `fanout`: subscriber levels (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = [1_000, 5_000, 10_000])]
+    subscribers: Vec<usize>,
+
+    /// `fanout`: messages per second sent during the measured `--seconds`.
+    #[arg(long, default_value_t = 5.0)]
+    rate: f64,
+
+    /// `fanout`: after measuring, keep the subscribers connected this long, sampling the
+    /// server's resident memory.
+    #[arg(long, default_value_t = 0.0)]
+    hold_seconds: f64,
+
+    /// `fanout`: messages per second while holding (0: idle connections).
+    #[arg(long, default_value_t = 0.0)]
+    hold_rate: f64,
+
+    /// `fanout`: seconds between memory samples while holding.
+    #[arg(long, default_value_t = 10.0)]
+    sample_seconds: f64,
+
+    /// `fanout`, `replay`: websocket clients connecting at once.
+    #[arg(long, default_value_t = 200)]
+    connect_concurrency: usize,
+
+    /// `fanout`: seconds to wait for deliveries after the last send before counting what is
+    /// missing.
+    #[arg(long, default_value_t = 60.0)]
+    drain_seconds: f64,
+
+    /// `replay`: subscribers resuming.
+    #[arg(long, default_value_t = 1_000)]
+    replay_subscribers: usize,
+
+    /// `replay`: events each subscriber resumes through.
+    #[arg(long, default_value_t = 10_000)]
+    replay_events: usize,
+
+    /// `replay`: seconds a replay may take before what is missing is counted.
+    #[arg(long, default_value_t = 600.0)]
+    replay_timeout: f64,
+
+    /// `fanout`, `replay`: the server's `ws_max_queued` (its default unless given).
+    #[arg(long)]
+    ws_max_queued: Option<usize>,
+
+    /// `fanout`, `replay`: the server's `event_bus_capacity` (its default unless given).
+    #[arg(long)]
+    event_bus_capacity: Option<usize>,
+
+    /// Internal: run as the server process of `fanout` and `replay`.
+    #[arg(long, hide = true)]
+    live_server: bool,
 }
 
 fn seconds(value: f64, name: &str) -> anyhow::Result<Duration> {
@@ -320,6 +388,9 @@ fn drop_database(runtime: &tokio::runtime::Runtime, url: &str, name: &str) -> an
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.live_server {
+        return live_server::run(&args);
+    }
     let warmup = seconds(args.warmup, "warmup")?;
     let measure = seconds(args.seconds, "seconds")?;
     if measure.is_zero() {
@@ -341,6 +412,19 @@ fn main() -> anyhow::Result<()> {
         .copied()
         .filter(|s| args.scenario.is_empty() || args.scenario.contains(s))
         .collect();
+    let mut live: Vec<Scenario> = args
+        .scenario
+        .iter()
+        .copied()
+        .filter(|s| s.is_live())
+        .collect();
+    live.dedup();
+    if !live.is_empty() {
+        run_live(&args, &live, client_core)?;
+        if scenarios.is_empty() {
+            return Ok(());
+        }
+    }
 
     let server_runtime = pin::runtime("bench-server", args.server_threads, server_core)?;
     let client_runtime = pin::runtime("bench-client", args.client_threads, client_core)?;
@@ -388,6 +472,115 @@ fn main() -> anyhow::Result<()> {
         }
     }
     outcome
+}
+
+/// Runs the websocket scenarios (`live.rs`), each side on its own server process.
+fn run_live(
+    args: &Args,
+    scenarios: &[Scenario],
+    client_core: Option<core_affinity::CoreId>,
+) -> anyhow::Result<()> {
+    let (soft, hard) = process::raise_nofile()?;
+    let measure = seconds(args.seconds, "seconds")?;
+    if args.rate.is_nan() || args.rate <= 0.0 {
+        bail!("--rate must be more than 0");
+    }
+    let mut server_args = vec![
+        "--server-threads".to_string(),
+        args.server_threads.to_string(),
+        "--server-core".to_string(),
+        args.server_core.to_string(),
+    ];
+    if args.no_pin {
+        server_args.push("--no-pin".into());
+    }
+    if let Some(url) = &args.database_url {
+        server_args.extend(["--database-url".into(), url.clone()]);
+    }
+    if let Some(level) = args.sqlite_synchronous {
+        use clap::ValueEnum;
+        if let Some(value) = level.to_possible_value() {
+            server_args.extend(["--sqlite-synchronous".into(), value.get_name().to_string()]);
+        }
+    }
+    if let Some(queued) = args.ws_max_queued {
+        server_args.extend(["--ws-max-queued".into(), queued.to_string()]);
+    }
+    if let Some(capacity) = args.event_bus_capacity {
+        server_args.extend(["--event-bus-capacity".into(), capacity.to_string()]);
+    }
+    let options = live::Options {
+        subscribers: args.subscribers.clone(),
+        rate: args.rate,
+        messages: (measure.as_secs_f64() * args.rate).ceil().max(1.0) as usize,
+        rounds: args.rounds.max(1),
+        hold: seconds(args.hold_seconds, "hold-seconds")?,
+        hold_rate: args.hold_rate.max(0.0),
+        sample: seconds(args.sample_seconds.max(0.1), "sample-seconds")?,
+        connect_concurrency: args.connect_concurrency.max(1),
+        drain: seconds(args.drain_seconds, "drain-seconds")?,
+        replay_subscribers: args.replay_subscribers.max(1),
+        replay_events: args.replay_events.max(1),
+        replay_timeout: seconds(args.replay_timeout, "replay-timeout")?,
+        server_args,
+    };
+    let client_runtime = pin::runtime("bench-client", args.client_threads, client_core)?;
+    eprintln!(
+        "bench: websocket scenarios: a server process per side and round ({} thread(s){}), \
+         clients here ({} thread(s){}); open files limit {soft} (hard {hard}); {} round(s); \
+         fanout: {} messages at {}/s per round",
+        args.server_threads.max(1),
+        if args.no_pin {
+            String::new()
+        } else {
+            format!(", core {}", args.server_core)
+        },
+        args.client_threads.max(1),
+        client_core.map_or(String::new(), |c| format!(", core {}", c.id)),
+        options.rounds,
+        options.messages,
+        options.rate,
+    );
+    let mut fanout = Vec::new();
+    let mut replay = None;
+    for scenario in scenarios {
+        match scenario {
+            Scenario::Fanout => fanout = live::fanout(&client_runtime, &options)?,
+            Scenario::Replay => replay = Some(live::replay(&client_runtime, &options)?),
+            _ => {}
+        }
+    }
+    let valid = fanout.iter().all(|r| r.valid) && replay.as_ref().is_none_or(|r| r.valid);
+    if args.json {
+        let output = serde_json::json!({
+            "config": {
+                "rate": options.rate,
+                "messages": options.messages,
+                "rounds": options.rounds,
+                "server_threads": args.server_threads.max(1),
+                "client_threads": args.client_threads.max(1),
+                "open_files": soft,
+            },
+            "fanout": fanout,
+            "replay": replay,
+            "valid": valid,
+        });
+        println!("{}", serde_json::to_string(&output)?);
+    } else {
+        if !fanout.is_empty() {
+            print!("{}", live::fanout_table(&fanout));
+        }
+        if let Some(replay) = &replay {
+            if !fanout.is_empty() {
+                println!();
+            }
+            print!("{}", live::replay_table(replay));
+        }
+    }
+    if !valid {
+        bail!("invalid run: some deliveries were missing, duplicated or failed (see above)");
+    }
+    Ok(())
 }
 
 type Cores = (Option<core_affinity::CoreId>, Option<core_affinity::CoreId>);

@@ -34,6 +34,12 @@ pub enum Scenario {
     Inbox,
     /// `sendMessage` against raw inserts of the same rows (see `send.rs`).
     Send,
+    /// `messageAdded` subscribers on one server against a plain websocket broadcast (see
+    /// `live.rs`); only when named.
+    Fanout,
+    /// Subscribers resuming 10,000 events back against the same frames from a plain websocket
+    /// (see `live.rs`); only when named.
+    Replay,
 }
 
 /// What a scenario must reach to meet its target.
@@ -74,7 +80,7 @@ pub struct Plan {
 }
 
 impl Scenario {
-    /// Every scenario, in the order they run.
+    /// The HTTP scenarios, in the order they run (all of them by default).
     pub const ALL: &'static [Scenario] = &[
         Scenario::Viewer,
         Scenario::Contacts,
@@ -89,7 +95,14 @@ impl Scenario {
             Scenario::Contacts => "contacts",
             Scenario::Inbox => "inbox",
             Scenario::Send => "send",
+            Scenario::Fanout => "fanout",
+            Scenario::Replay => "replay",
         }
+    }
+
+    /// Whether it is a websocket scenario (`live.rs`) rather than an HTTP load.
+    pub fn is_live(self) -> bool {
+        matches!(self, Scenario::Fanout | Scenario::Replay)
     }
 
     /// The concurrency levels it runs at unless `--concurrency` is given: one level for the
@@ -100,6 +113,7 @@ impl Scenario {
             Scenario::Viewer | Scenario::Contacts => vec![32],
             Scenario::Inbox => vec![1, 32],
             Scenario::Send => vec![1, 8, 64],
+            Scenario::Fanout | Scenario::Replay => Vec::new(),
         }
     }
 
@@ -185,6 +199,9 @@ impl Scenario {
                     },
                     writes: Some(conversations),
                 }
+            }
+            Scenario::Fanout | Scenario::Replay => {
+                anyhow::bail!("{} is not an HTTP scenario", self.name())
             }
         })
     }

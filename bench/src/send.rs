@@ -112,15 +112,27 @@ struct Variables {
     input: Input,
 }
 
+/// The input of a `sendMessage` request body.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Input {
-    conversation_id: String,
-    text: String,
-    external_id: String,
+pub struct Input {
+    /// The conversation's global id.
+    pub conversation_id: String,
+    /// The text.
+    pub text: String,
+    /// The carrier's external id (unique per request).
+    pub external_id: String,
 }
 
-fn payload(message_id: Option<Uuid>, errors: Value) -> Response {
+/// The input of a `sendMessage` request body as [`bodies`] makes it.
+pub fn input(body: &[u8]) -> Option<Input> {
+    serde_json::from_slice::<RequestBody>(body)
+        .ok()
+        .map(|request| request.variables.input)
+}
+
+/// The answer of `sendMessage` for a message id (or none) and user errors.
+pub fn payload(message_id: Option<Uuid>, errors: Value) -> Response {
     let body = json!({ "data": { "sendMessage": {
         "message": message_id.map(|id| json!({ "id": encode_id("Message", id).0 })),
         "userErrors": errors,
@@ -212,10 +224,9 @@ pub async fn handler(
     {
         return StatusCode::FORBIDDEN.into_response();
     }
-    let Ok(request) = serde_json::from_slice::<RequestBody>(&body) else {
+    let Some(input) = input(&body) else {
         return StatusCode::BAD_REQUEST.into_response();
     };
-    let input = request.variables.input;
     let not_found = || {
         payload(
             None,

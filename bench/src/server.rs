@@ -80,7 +80,7 @@ pub struct Servers {
     _dir: Option<tempfile::TempDir>,
 }
 
-fn app_error(error: AppError) -> anyhow::Error {
+pub fn app_error(error: AppError) -> anyhow::Error {
     anyhow::anyhow!("{}: {:?}", error.code(), error)
 }
 
@@ -104,7 +104,7 @@ pub struct Options {
 }
 
 /// The durability settings in effect, read from the database.
-async fn durability(db: &DatabaseConnection) -> anyhow::Result<String> {
+pub async fn durability(db: &DatabaseConnection) -> anyhow::Result<String> {
     let value = |sql: &'static str, column: &'static str| {
         let db = db.clone();
         async move {
@@ -277,7 +277,7 @@ pub fn start(runtime: &tokio::runtime::Runtime, options: Options) -> anyhow::Res
 }
 
 /// Creates an organization with its owner and `extra_users` agents; returns the owner's token.
-async fn seed(db: &DatabaseConnection, extra_users: usize) -> anyhow::Result<String> {
+pub async fn seed(db: &DatabaseConnection, extra_users: usize) -> anyhow::Result<String> {
     // Unique per run, so that repeated runs against one PostgreSQL database do not collide.
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos();
     let created = switchboard::organizations::service::create_with_owner(

@@ -34,7 +34,7 @@ pub struct Summary {
 }
 
 /// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[u64], q: f64) -> u64 {
+pub fn percentile(sorted: &[u64], q: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
     }
@@ -118,7 +118,7 @@ pub struct ScenarioResult {
     pub stored_check: Option<String>,
 }
 
-fn median(values: &[f64]) -> f64 {
+pub fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     match sorted.len() {

@@ -107,7 +107,8 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_MAX_BODY_BYTES", default_value_t = 1_048_576)]
     pub max_body_bytes: usize,
 
-    /// Longest a single operation may run, in milliseconds.
+    /// Longest a query may run, in milliseconds (answered `TIMEOUT`). Mutations are never cut
+    /// short: one that may have committed is not answered as failed.
     #[arg(
         long,
         env = "SWITCHBOARD_EXECUTION_TIMEOUT_MS",

@@ -368,6 +368,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     config.rate_limit_per_minute = 0;
     config.demo = false;
     config.shutdown_grace_seconds = 1;
+    // Every subscriber connects with the same token.
+    config.ws_max_connections_per_token = 1_000_000;
     if let Some(level) = args.sqlite_synchronous {
         config.sqlite_synchronous = level;
     }

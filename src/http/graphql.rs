@@ -219,11 +219,26 @@ async fn execute_request(
     ));
     let request = request.data(ctx.clone()).data(meta.clone());
     let timeout = Duration::from_millis(state.config.execution_timeout_ms.max(1));
-    let (response, timed_out) = match tokio::time::timeout(timeout, state.schema.execute(request))
-        .await
-    {
-        Ok(response) => (response, false),
+    // The operation runs as its own task so that a timeout never cuts a mutation short: one
+    // that may have committed must not be answered as failed. Queries are stopped at the
+    // timeout; mutations run to their end (the database's busy timeout bounds their waits).
+    let schema = state.schema.clone();
+    let mut task = tokio::spawn(async move { schema.execute(request).await });
+    let joined = |joined: Result<GqlResponse, tokio::task::JoinError>| match joined {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::error!(%error, "the operation's task failed");
+            let error = AppError::internal(error.to_string());
+            GqlResponse::from_errors(vec![coded_error(error.public_message(), error.code())])
+        }
+    };
+    let (response, timed_out) = match tokio::time::timeout(timeout, &mut task).await {
+        Ok(done) => (joined(done), false),
+        Err(_) if meta.snapshot().operation_type == Some(OperationType::Mutation) => {
+            (joined(task.await), false)
+        }
         Err(_) => {
+            task.abort();
             let error = AppError::Timeout;
             (
                 GqlResponse::from_errors(vec![coded_error(error.public_message(), error.code())]),

@@ -110,7 +110,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
     })
     .await?;
     let mut tasks = bus
-        .start(bus_db)
+        .start(bus_db.clone())
         .await
         .map_err(|e| anyhow::anyhow!("starting the event bus: {e:?}"))?;
     let presence = presence::Registry::new(&config, db.clone(), bus.clone());
@@ -125,8 +125,10 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         clock: Default::default(),
         presence,
     };
+    // The router works on the bus's small pool too: its reads are not the requests'.
     tasks.extend(routing::start(
         state.clone(),
+        bus_db,
         Duration::from_secs(state.config.routing_sweep_seconds),
     ));
     let router = http::router(state.clone());

@@ -223,7 +223,9 @@ async fn execute_request(
     // that may have committed must not be answered as failed. Queries are stopped at the
     // timeout; mutations run to their end (the database's busy timeout bounds their waits).
     let schema = state.schema.clone();
-    let mut task = tokio::spawn(async move { schema.execute(request).await });
+    let mut task = tokio::spawn(tracing::Instrument::in_current_span(async move {
+        schema.execute(request).await
+    }));
     let joined = |joined: Result<GqlResponse, tokio::task::JoinError>| match joined {
         Ok(response) => response,
         Err(error) => {

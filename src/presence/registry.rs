@@ -164,9 +164,15 @@ impl Registry {
     /// Ends the records of every connection this instance holds (on shutdown): their users go
     /// offline after the grace period unless they connect elsewhere.
     pub async fn release_all(&self) {
-        let live: Vec<Uuid> = self.inner().live.drain().map(|(id, _)| id).collect();
-        for id in live {
-            self.disconnected(id).await;
+        let live = self.inner().live.drain().count();
+        if live == 0 {
+            return;
+        }
+        match service::disconnect_instance(&self.db, self.instance_id, Utc::now(), self.grace).await
+        {
+            Ok(0) => {}
+            Ok(_) => self.bus.poke(),
+            Err(error) => tracing::warn!(?error, "cannot record the end of the connections"),
         }
     }
 }

@@ -413,12 +413,58 @@ pub async fn disconnect(
     presence_connection::Entity::delete_by_id(connection_id)
         .exec(&txn)
         .await?;
-    let remaining = presence_connection::Entity::find()
-        .filter(presence_connection::Column::UserId.eq(connection.user_id))
-        .count(&txn)
+    let went_offline =
+        last_one_ended(&txn, connection.org_id, connection.user_id, now, grace).await?;
+    txn.commit().await?;
+    Ok(went_offline)
+}
+
+/// Ends every connection `instance_id` holds (the instance shuts down) in one transaction; each
+/// user left without a connection goes offline as [`disconnect`] says. Returns the users who
+/// went offline.
+pub async fn disconnect_instance(
+    db: &DatabaseConnection,
+    instance_id: Uuid,
+    now: DateTime<Utc>,
+    grace: Duration,
+) -> AppResult<u64> {
+    let txn = db::begin_write(db).await?;
+    let users: HashSet<(Uuid, Uuid)> = presence_connection::Entity::find()
+        .filter(presence_connection::Column::InstanceId.eq(instance_id))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|c| (c.org_id, c.user_id))
+        .collect();
+    presence_connection::Entity::delete_many()
+        .filter(presence_connection::Column::InstanceId.eq(instance_id))
+        .exec(&txn)
         .await?;
-    let Some(current) = row(&txn, connection.user_id).await? else {
-        txn.commit().await?;
+    let mut offline = 0;
+    for (org_id, user_id) in users {
+        if last_one_ended(&txn, org_id, user_id, now, grace).await? {
+            offline += 1;
+        }
+    }
+    txn.commit().await?;
+    Ok(offline)
+}
+
+/// After a connection of `user_id` ended: the user was seen now, and when it was their last
+/// connection they go offline at `now + grace` (at once when `grace` is zero). Returns whether
+/// they went offline (an event was written).
+async fn last_one_ended(
+    txn: &sea_orm::DatabaseTransaction,
+    org_id: Uuid,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+    grace: Duration,
+) -> AppResult<bool> {
+    let remaining = presence_connection::Entity::find()
+        .filter(presence_connection::Column::UserId.eq(user_id))
+        .count(txn)
+        .await?;
+    let Some(current) = row(txn, user_id).await? else {
         return Ok(false);
     };
     let online = current.connection_status == ConnectionStatus::Online.as_str();
@@ -432,18 +478,17 @@ pub async fn disconnect(
     } else if online && remaining == 0 {
         model.offline_at = Set(Some(now + grace));
     }
-    let updated = model.update(&txn).await?;
+    let updated = model.update(txn).await?;
     if went_offline {
         record_change(
-            &txn,
-            connection.org_id,
-            Some(connection.user_id),
+            txn,
+            org_id,
+            Some(user_id),
             &Presence::of(&updated),
             &[Change::ConnectionStatus],
         )
         .await?;
     }
-    txn.commit().await?;
     Ok(went_offline)
 }
 

@@ -28,12 +28,17 @@ pub async fn tick(state: &AppState) -> crate::error::AppResult<usize> {
     Ok(service::sweep(&state.db, state.clock.now()).await?.len())
 }
 
-/// Starts this instance's router: routes conversations as events say they entered a queue, and
-/// sweeps every `interval` (none when zero).
-pub fn start(state: AppState, interval: Duration) -> Vec<tokio::task::JoinHandle<()>> {
+/// Starts this instance's router on `db`: routes conversations as events say they entered a
+/// queue, and sweeps every `interval` (none when zero).
+pub fn start(
+    state: AppState,
+    db: sea_orm::DatabaseConnection,
+    interval: Duration,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::new();
     let mut events = state.bus.subscribe();
     let routing = state.clone();
+    let routing_db = db.clone();
     tasks.push(tokio::spawn(async move {
         loop {
             let event = match events.recv().await {
@@ -48,7 +53,7 @@ pub fn start(state: AppState, interval: Duration) -> Vec<tokio::task::JoinHandle
                 continue;
             }
             let now = routing.clock.now();
-            if let Err(error) = service::route(&routing.db, event.subject_id, now).await {
+            if let Err(error) = service::route(&routing_db, event.subject_id, now).await {
                 tracing::warn!(?error, "routing a conversation");
             }
         }
@@ -59,7 +64,7 @@ pub fn start(state: AppState, interval: Duration) -> Vec<tokio::task::JoinHandle
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;
-                if let Err(error) = tick(&state).await {
+                if let Err(error) = service::sweep(&db, state.clock.now()).await {
                     tracing::warn!(?error, "routing sweep");
                 }
             }

@@ -211,6 +211,16 @@ fn frame(dialect: Dialect, id: &str, kind: &str, payload: Option<&str>) -> Messa
     Message::Text(Utf8Bytes::from(text))
 }
 
+/// Removes `cohort` from the running ones (unless a newer cohort took its key).
+fn forget(running: &mut HashMap<Key, Arc<Cohort>>, cohort: &Arc<Cohort>) {
+    if running
+        .get(&cohort.key)
+        .is_some_and(|current| Arc::ptr_eq(current, cohort))
+    {
+        running.remove(&cohort.key);
+    }
+}
+
 /// The `complete` frame for subscription `id`.
 pub fn complete_frame(dialect: Dialect, id: &str) -> Message {
     frame(dialect, id, "complete", None)
@@ -265,13 +275,7 @@ impl Cohorts {
     }
 
     fn remove(&self, cohort: &Arc<Cohort>) {
-        let mut running = lock(&self.running);
-        if running
-            .get(&cohort.key)
-            .is_some_and(|current| Arc::ptr_eq(current, cohort))
-        {
-            running.remove(&cohort.key);
-        }
+        forget(&mut lock(&self.running), cohort);
     }
 
     /// Shared subscriptions running on this instance (for metrics and tests).
@@ -371,12 +375,7 @@ impl Cohort {
             return false;
         }
         members.closed = true;
-        if running
-            .get(&self.key)
-            .is_some_and(|current| Arc::ptr_eq(current, self))
-        {
-            running.remove(&self.key);
-        }
+        forget(&mut running, self);
         true
     }
 }

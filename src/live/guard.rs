@@ -186,14 +186,7 @@ impl futures_util::Sink<Message> for OutSink {
     fn start_send(self: std::pin::Pin<&mut Self>, item: Message) -> Result<(), Self::Error> {
         let this = self.get_mut();
         let item = this.observe(item);
-        match this.sender.try_send(item) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                let _ = this.closer.send(slow_consumer(this.max_queued));
-                Err(axum::Error::new("slow consumer"))
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(axum::Error::new("closed")),
-        }
+        this.queue(item).map_err(axum::Error::new)
     }
 
     fn poll_flush(
@@ -215,13 +208,18 @@ impl OutSink {
     /// Queues `frame` for the client; `false` when the connection is gone or was just closed as
     /// a slow consumer (nothing more should be offered).
     pub fn offer(&self, frame: Message) -> bool {
-        match self.sender.try_send(Out::Frame(frame)) {
-            Ok(()) => true,
+        self.queue(Out::Frame(frame)).is_ok()
+    }
+
+    /// Queues `out` without waiting; a full queue closes the connection as a slow consumer.
+    fn queue(&self, out: Out) -> Result<(), &'static str> {
+        match self.sender.try_send(out) {
+            Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => {
                 let _ = self.closer.send(slow_consumer(self.max_queued));
-                false
+                Err("slow consumer")
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(mpsc::error::TrySendError::Closed(_)) => Err("closed"),
         }
     }
 

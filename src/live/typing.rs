@@ -15,7 +15,7 @@ use super::bus::{EventBus, Signal};
 use crate::auth::{Permission, Principal};
 use crate::conversations::graphql::Conversation;
 use crate::conversations::service::find;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::graphql::context::{ContextExt, RequestCtx};
 use crate::graphql::payload::{UserError, input_id, split};
 use crate::users::graphql::User;
@@ -169,7 +169,7 @@ impl TypingSubscription {
             "conversation",
         )
         .await?
-        .unwrap_or_default();
+        .ok_or_else(|| AppError::NotFound("conversation".into()))?;
         let org_id = principal.org_id;
         let receiver = app.state.bus.subscribe_signals();
         let app = ctx.data::<Arc<RequestCtx>>()?.clone();

@@ -11,7 +11,8 @@ use std::time::Duration;
 use crate::AppState;
 use crate::conversations::event_types;
 
-/// Event types after which a conversation may wait for an agent.
+/// Event types after which a conversation may wait for an agent (a declined offer is routed on
+/// by `declineOffer` itself, a lapsed one by the sweep that timed it out).
 const ROUTE_AFTER: &[&str] = &[
     event_types::CREATED,
     event_types::ENQUEUED,
@@ -19,8 +20,6 @@ const ROUTE_AFTER: &[&str] = &[
     event_types::REOPENED,
     event_types::PENDING_EXPIRED,
     event_types::UNASSIGNED,
-    event_types::OFFER_DECLINED,
-    event_types::OFFER_TIMED_OUT,
 ];
 
 /// Runs the sweep once at the server clock's now (tests call it after moving the clock).

@@ -17,15 +17,18 @@
 //! connection stays open).
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
+use tokio::time::Instant;
 
 /// Close codes of the transport.
 pub mod close {
@@ -116,19 +119,90 @@ pub async fn refuse(mut socket: WebSocket, code: u16, reason: &str) {
     let _ = socket.send(close_frame(code, reason.to_string())).await;
 }
 
+/// One connection's state, shared by its reader, its writer and whoever queues frames for it
+/// (the protocol engine, the cohorts). Nothing here allocates until it is used: an idle
+/// connection costs its socket, this and one task.
 #[derive(Default)]
-struct State {
+struct Shared {
     acked: AtomicBool,
     running: Mutex<HashSet<String>>,
+    queue: Mutex<Queue>,
+    /// Wakes the writer: a frame was queued, a close was requested, or the engine finished.
+    wake: Notify,
+    /// Wakes a writer blocked on a send: a close was requested.
+    closing: Notify,
 }
 
-impl State {
-    fn running(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        match self.running.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
+/// What waits for the writer.
+#[derive(Default)]
+struct Queue {
+    frames: VecDeque<Out>,
+    /// A close requested by the rules or by a full queue: it goes before queued frames.
+    close: Option<(u16, String)>,
+    /// The engine and the reader are done: the writer stops once `frames` are sent.
+    finished: bool,
+    /// Nothing queued any more will be sent (a close was requested or the writer stopped).
+    ended: bool,
+}
+
+/// Queued frames kept beyond this after a burst are given back once the queue drains.
+const KEPT_CAPACITY: usize = 8;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+impl Shared {
+    fn running(&self) -> MutexGuard<'_, HashSet<String>> {
+        lock(&self.running)
+    }
+
+    /// Asks the writer to close with `code` (the first request wins).
+    fn request_close(&self, (code, reason): (u16, String)) {
+        {
+            let mut queue = lock(&self.queue);
+            if queue.close.is_none() {
+                queue.close = Some((code, reason));
+            }
+            queue.ended = true;
+        }
+        self.closing.notify_one();
+        self.wake.notify_one();
+    }
+
+    /// The engine and the reader are done.
+    fn finish(&self) {
+        lock(&self.queue).finished = true;
+        self.wake.notify_one();
+    }
+
+    /// What the writer does next.
+    fn next(&self) -> Next {
+        let mut queue = lock(&self.queue);
+        if let Some(close) = queue.close.take() {
+            return Next::Send(Out::Close(close.0, close.1));
+        }
+        match queue.frames.pop_front() {
+            Some(out) => {
+                if queue.frames.is_empty() && queue.frames.capacity() > KEPT_CAPACITY {
+                    queue.frames = VecDeque::new();
+                }
+                Next::Send(out)
+            }
+            None if queue.finished => Next::Stop,
+            None => Next::Wait,
         }
     }
+}
+
+/// The writer's next step.
+enum Next {
+    Send(Out),
+    Wait,
+    Stop,
 }
 
 /// The close request for a client with more than `max_queued` messages waiting.
@@ -148,28 +222,17 @@ struct Head<'a> {
     id: Option<Cow<'a, str>>,
 }
 
-/// What the writer task is told to do.
+/// What the writer is given to send.
 enum Out {
     Frame(Message),
     Close(u16, String),
-}
-
-/// The guarded pair for async-graphql: a stream of the client's accepted messages and a sink
-/// for the server's, plus the tasks that move frames between them and the socket.
-pub struct Guarded {
-    /// Client messages that passed the rules.
-    pub incoming: mpsc::Receiver<Result<Message, axum::Error>>,
-    /// Where the protocol engine writes.
-    pub outgoing: OutSink,
 }
 
 /// The protocol engine's sink: never waits; when the client's queue is full the connection is
 /// closed as a slow consumer. Cohorts write to clones of it.
 #[derive(Clone)]
 pub struct OutSink {
-    sender: mpsc::Sender<Out>,
-    state: Arc<State>,
-    closer: mpsc::UnboundedSender<(u16, String)>,
+    shared: Arc<Shared>,
     max_queued: usize,
 }
 
@@ -213,19 +276,25 @@ impl OutSink {
 
     /// Queues `out` without waiting; a full queue closes the connection as a slow consumer.
     fn queue(&self, out: Out) -> Result<(), &'static str> {
-        match self.sender.try_send(out) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                let _ = self.closer.send(slow_consumer(self.max_queued));
-                Err("slow consumer")
+        {
+            let mut queue = lock(&self.shared.queue);
+            if queue.ended {
+                return Err("closed");
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err("closed"),
+            if queue.frames.len() < self.max_queued {
+                queue.frames.push_back(out);
+                drop(queue);
+                self.shared.wake.notify_one();
+                return Ok(());
+            }
         }
+        self.shared.request_close(slow_consumer(self.max_queued));
+        Err("slow consumer")
     }
 
     /// Subscription `id` ended: its id is free again.
     pub fn finished(&self, id: &str) {
-        self.state.running().remove(id);
+        self.shared.running().remove(id);
     }
 
     /// Tracks acknowledgement and finished subscriptions, and turns the engine's refusal of
@@ -235,9 +304,9 @@ impl OutSink {
             Message::Text(text) => {
                 if let Ok(head) = serde_json::from_str::<Head>(&text) {
                     match (head.kind.as_ref(), head.id.as_deref()) {
-                        ("connection_ack", _) => self.state.acked.store(true, Ordering::SeqCst),
+                        ("connection_ack", _) => self.shared.acked.store(true, Ordering::SeqCst),
                         ("complete" | "error", Some(id)) => {
-                            self.state.running().remove(id);
+                            self.shared.running().remove(id);
                         }
                         _ => {}
                     }
@@ -245,7 +314,7 @@ impl OutSink {
                 Out::Frame(Message::Text(text))
             }
             Message::Close(Some(frame))
-                if frame.code == 1002 && !self.state.acked.load(Ordering::SeqCst) =>
+                if frame.code == 1002 && !self.shared.acked.load(Ordering::SeqCst) =>
             {
                 Out::Close(close::FORBIDDEN, format!("Forbidden: {}", frame.reason))
             }
@@ -280,180 +349,217 @@ impl Drop for Memberships {
 
 static CONNECTIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-/// Splits `socket` into the guarded pair and starts its reader and writer tasks. With
-/// `sharing`, shareable subscriptions join cohorts instead of reaching the engine.
-pub fn guard(
+/// Serves `socket` under the rules: `engine` gets the client's accepted messages and a sink for
+/// its own, and runs alongside the writer in this one task (no task or channel per connection
+/// besides). Returns when the connection is over. With `sharing`, shareable subscriptions join
+/// cohorts instead of reaching the engine.
+pub async fn serve<F, Fut>(
     socket: WebSocket,
     dialect: Dialect,
     limits: Limits,
     sharing: Option<Sharing>,
-) -> Guarded {
-    let (mut sink, mut stream) = socket.split();
-    let state = Arc::new(State::default());
-    let (out_sender, mut out_receiver) = mpsc::channel::<Out>(limits.max_queued.max(1));
-    let (closer, mut close_requests) = mpsc::unbounded_channel::<(u16, String)>();
-    let (in_sender, in_receiver) = mpsc::channel::<Result<Message, axum::Error>>(16);
+    engine: F,
+) where
+    F: FnOnce(Incoming, OutSink) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let (sink, stream) = socket.split();
+    let shared = Arc::new(Shared::default());
+    let outgoing = OutSink {
+        shared: shared.clone(),
+        max_queued: limits.max_queued.max(1),
+    };
+    let now = Instant::now();
+    let incoming = Incoming {
+        stream,
+        timer: tokio::time::sleep_until(now + limits.init_timeout.min(limits.idle_timeout)),
+        init_deadline: now + limits.init_timeout,
+        initialised: false,
+        dialect,
+        limits,
+        out: outgoing.clone(),
+        sharing,
+        memberships: Memberships {
+            connection: CONNECTIONS.fetch_add(1, Ordering::Relaxed),
+            joined: Default::default(),
+        },
+    };
+    let engine = engine(incoming, outgoing);
+    let writer = write(sink, shared.clone(), limits.ping_interval);
+    tokio::pin!(engine, writer);
+    tokio::select! {
+        () = &mut engine => {
+            shared.finish();
+            writer.await;
+        }
+        // The writer stopped (a close was sent, or the socket failed): nothing more to serve.
+        () = &mut writer => {}
+    }
+}
 
-    // Writer: frames in order; a close request wins over queued frames; a ping when it is time.
-    tokio::spawn(async move {
-        let mut pings = tokio::time::interval_at(
-            tokio::time::Instant::now() + limits.ping_interval,
-            limits.ping_interval,
-        );
-        pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            let out = tokio::select! {
+/// Sends queued frames in order (a close request first), and a ping when it is time.
+async fn write(mut sink: SplitSink<WebSocket, Message>, shared: Arc<Shared>, ping: Duration) {
+    let mut pings = tokio::time::interval_at(Instant::now() + ping, ping);
+    pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let frame = match shared.next() {
+            Next::Send(Out::Frame(frame)) => frame,
+            Next::Send(Out::Close(code, reason)) => {
+                let _ = sink.send(close_frame(code, reason)).await;
+                break;
+            }
+            Next::Stop => break,
+            Next::Wait => tokio::select! {
                 biased;
-                request = close_requests.recv() => match request {
-                    Some((code, reason)) => Out::Close(code, reason),
-                    None => break,
-                },
-                _ = pings.tick() => Out::Frame(Message::Ping(Default::default())),
-                out = out_receiver.recv() => match out {
-                    Some(out) => out,
-                    None => break,
-                },
+                () = shared.wake.notified() => continue,
+                _ = pings.tick() => Message::Ping(Default::default()),
+            },
+        };
+        // A client that stopped reading blocks the send: a close request still ends the
+        // connection (the socket is dropped, unsent frames with it).
+        tokio::select! {
+            biased;
+            () = shared.closing.notified() => break,
+            sent = sink.send(frame) => if sent.is_err() { break },
+        }
+    }
+    lock(&shared.queue).ended = true;
+    let _ = sink.close().await;
+}
+
+pin_project_lite::pin_project! {
+    /// The client's messages that passed the rules, for the protocol engine. Reading happens as
+    /// the engine asks for the next message; subscriptions that join cohorts never reach it.
+    pub struct Incoming {
+        stream: SplitStream<WebSocket>,
+        // The init deadline until `connection_init` came, then the idle deadline.
+        #[pin]
+        timer: tokio::time::Sleep,
+        init_deadline: Instant,
+        initialised: bool,
+        dialect: Dialect,
+        limits: Limits,
+        out: OutSink,
+        sharing: Option<Sharing>,
+        memberships: Memberships,
+    }
+}
+
+impl futures_util::Stream for Incoming {
+    type Item = Result<Message, axum::Error>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        let mut this = self.project();
+        let shared = this.out.shared.clone();
+        loop {
+            if this.timer.as_mut().poll(cx).is_ready() {
+                let timeout = if !*this.initialised && this.timer.deadline() >= *this.init_deadline
+                {
+                    (
+                        close::INIT_TIMEOUT,
+                        "Connection initialisation timeout".into(),
+                    )
+                } else {
+                    (
+                        close::IDLE_TIMEOUT,
+                        format!(
+                            "idle timeout: nothing received for {} s",
+                            this.limits.idle_timeout.as_secs()
+                        ),
+                    )
+                };
+                shared.request_close(timeout);
+                return Poll::Ready(None);
+            }
+            let frame = match this.stream.poll_next_unpin(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(frame))) => frame,
+                Poll::Ready(_) => return Poll::Ready(None),
             };
-            match out {
-                Out::Frame(frame) => {
-                    // A client that stopped reading blocks the send: a close request still
-                    // ends the connection (the socket is dropped, unsent frames with it).
-                    tokio::select! {
-                        sent = sink.send(frame) => if sent.is_err() { break },
-                        _ = close_requests.recv() => break,
+            let text = match &frame {
+                Message::Text(text) => text.as_str(),
+                Message::Close(_) => return Poll::Ready(None),
+                Message::Ping(_) | Message::Pong(_) => {
+                    this.timer.as_mut().reset(deadline(
+                        *this.initialised,
+                        *this.init_deadline,
+                        this.limits,
+                    ));
+                    continue;
+                }
+                Message::Binary(_) => {
+                    shared.request_close((
+                        close::BAD_MESSAGE,
+                        "binary messages are not protocol messages".into(),
+                    ));
+                    return Poll::Ready(None);
+                }
+            };
+            let verdict = check(*this.dialect, &shared, this.initialised, *this.limits, text);
+            this.timer.as_mut().reset(deadline(
+                *this.initialised,
+                *this.init_deadline,
+                this.limits,
+            ));
+            match verdict {
+                Verdict::Subscribe(id, payload) => {
+                    let sharing = this.sharing.as_ref();
+                    if let Some((sharing, principal)) =
+                        sharing.and_then(|s| Some((s, s.principal.get()?)))
+                        && let Some(cohort) = sharing.state.cohorts.join(
+                            &sharing.state,
+                            principal,
+                            super::cohort::Member {
+                                connection: this.memberships.connection,
+                                id: id.clone(),
+                                dialect: *this.dialect,
+                                out: this.out.clone(),
+                            },
+                            &payload,
+                        )
+                    {
+                        this.memberships.joined.insert(id, cohort);
+                        continue;
+                    }
+                    return Poll::Ready(Some(Ok(frame)));
+                }
+                Verdict::Stop(id) => {
+                    let Some(cohort) = this.memberships.joined.remove(&id) else {
+                        return Poll::Ready(Some(Ok(frame)));
+                    };
+                    cohort.leave(this.memberships.connection, &id);
+                    let complete = super::cohort::complete_frame(*this.dialect, &id);
+                    if !this.out.offer(complete) {
+                        return Poll::Ready(None);
                     }
                 }
-                Out::Close(code, reason) => {
-                    let _ = sink.send(close_frame(code, reason)).await;
-                    break;
+                Verdict::Pass => return Poll::Ready(Some(Ok(frame))),
+                Verdict::Answer(message) => {
+                    if !this.out.offer(Message::Text(message.to_string().into())) {
+                        return Poll::Ready(None);
+                    }
+                }
+                Verdict::Close(code, reason) => {
+                    shared.request_close((code, reason));
+                    return Poll::Ready(None);
                 }
             }
         }
-        let _ = sink.close().await;
-    });
-
-    let outgoing = OutSink {
-        sender: out_sender.clone(),
-        state: state.clone(),
-        closer: closer.clone(),
-        max_queued: limits.max_queued,
-    };
-
-    // Reader: the rules, then the cohorts or the engine.
-    {
-        let state = state.clone();
-        let closer = closer.clone();
-        let out = out_sender.clone();
-        let shared_out = outgoing.clone();
-        tokio::spawn(async move {
-            let mut memberships = Memberships {
-                connection: CONNECTIONS.fetch_add(1, Ordering::Relaxed),
-                joined: Default::default(),
-            };
-            let mut initialised = false;
-            let deadline = tokio::time::sleep(limits.init_timeout);
-            tokio::pin!(deadline);
-            let idle = tokio::time::sleep(limits.idle_timeout);
-            tokio::pin!(idle);
-            loop {
-                let frame = tokio::select! {
-                    () = in_sender.closed() => return,
-                    () = &mut deadline, if !initialised => {
-                        let _ = closer.send((close::INIT_TIMEOUT, "Connection initialisation timeout".into()));
-                        return;
-                    }
-                    () = &mut idle => {
-                        let _ = closer.send((
-                            close::IDLE_TIMEOUT,
-                            format!(
-                                "idle timeout: nothing received for {} s",
-                                limits.idle_timeout.as_secs()
-                            ),
-                        ));
-                        return;
-                    }
-                    frame = stream.next() => frame,
-                };
-                let frame = match frame {
-                    Some(Ok(frame)) => frame,
-                    _ => return,
-                };
-                idle.as_mut()
-                    .reset(tokio::time::Instant::now() + limits.idle_timeout);
-                let text = match &frame {
-                    Message::Text(text) => text.as_str(),
-                    Message::Close(_) => return,
-                    Message::Ping(_) | Message::Pong(_) => continue,
-                    Message::Binary(_) => {
-                        let _ = closer.send((
-                            close::BAD_MESSAGE,
-                            "binary messages are not protocol messages".into(),
-                        ));
-                        return;
-                    }
-                };
-                let verdict = check(dialect, &state, &mut initialised, limits, text);
-                match verdict {
-                    Verdict::Subscribe(id, payload) => {
-                        let principal =
-                            sharing.as_ref().and_then(|s| Some((s, s.principal.get()?)));
-                        if let Some((sharing, principal)) = principal
-                            && let Some(cohort) = sharing.state.cohorts.join(
-                                &sharing.state,
-                                principal,
-                                super::cohort::Member {
-                                    connection: memberships.connection,
-                                    id: id.clone(),
-                                    dialect,
-                                    out: shared_out.clone(),
-                                },
-                                &payload,
-                            )
-                        {
-                            memberships.joined.insert(id, cohort);
-                            continue;
-                        }
-                        if in_sender.send(Ok(frame)).await.is_err() {
-                            return;
-                        }
-                    }
-                    Verdict::Stop(id) => {
-                        if let Some(cohort) = memberships.joined.remove(&id) {
-                            cohort.leave(memberships.connection, &id);
-                            let complete = super::cohort::complete_frame(dialect, &id);
-                            if !shared_out.offer(complete) {
-                                return;
-                            }
-                            continue;
-                        }
-                        if in_sender.send(Ok(frame)).await.is_err() {
-                            return;
-                        }
-                    }
-                    Verdict::Pass => {
-                        if in_sender.send(Ok(frame)).await.is_err() {
-                            return;
-                        }
-                    }
-                    Verdict::Answer(message) => {
-                        let answer = Out::Frame(Message::Text(message.to_string().into()));
-                        if out.try_send(answer).is_err() {
-                            let _ = closer.send(slow_consumer(limits.max_queued));
-                            return;
-                        }
-                    }
-                    Verdict::Close(code, reason) => {
-                        let _ = closer.send((code, reason));
-                        return;
-                    }
-                }
-            }
-        });
     }
+}
 
-    Guarded {
-        incoming: in_receiver,
-        outgoing,
+/// When the reader gives up waiting: the init deadline until `connection_init` came (or the
+/// idle deadline if sooner), then the idle deadline, counted from now.
+fn deadline(initialised: bool, init_deadline: Instant, limits: &Limits) -> Instant {
+    let idle = Instant::now() + limits.idle_timeout;
+    if initialised {
+        idle
+    } else {
+        idle.min(init_deadline)
     }
 }
 
@@ -469,7 +575,7 @@ enum Verdict {
 
 fn check(
     dialect: Dialect,
-    state: &State,
+    state: &Shared,
     initialised: &mut bool,
     limits: Limits,
     text: &str,
@@ -551,66 +657,74 @@ mod tests {
 
     use super::*;
 
-    fn sink(
-        max_queued: usize,
-    ) -> (
-        OutSink,
-        mpsc::Receiver<Out>,
-        mpsc::UnboundedReceiver<(u16, String)>,
-    ) {
-        let (sender, receiver) = mpsc::channel(max_queued);
-        let (closer, close_requests) = mpsc::unbounded_channel();
-        let sink = OutSink {
-            sender,
-            state: Arc::new(State::default()),
-            closer,
+    fn sink(max_queued: usize) -> OutSink {
+        OutSink {
+            shared: Arc::new(Shared::default()),
             max_queued,
-        };
-        (sink, receiver, close_requests)
+        }
     }
 
     #[tokio::test]
     async fn a_client_that_does_not_read_is_closed_once_its_queue_is_full() {
-        let (mut sink, mut queued, mut closes) = sink(2);
+        let mut sink = sink(2);
         sink.send(Message::Text("1".into())).await.unwrap();
         sink.send(Message::Text("2".into())).await.unwrap();
         assert!(
-            closes.try_recv().is_err(),
+            lock(&sink.shared.queue).close.is_none(),
             "nothing closed while under the limit"
         );
         assert!(sink.send(Message::Text("3".into())).await.is_err());
-        assert_eq!(
-            closes.try_recv().unwrap(),
-            (
-                4413,
-                "slow consumer: more than 2 messages waited to be read".to_string()
-            )
-        );
-        // Only what fitted was queued: the server holds at most the limit.
-        let mut held = 0;
-        while queued.try_recv().is_ok() {
-            held += 1;
+        // The close goes first; only what fitted was queued: the server holds at most the limit.
+        let mut sent = Vec::new();
+        while let Next::Send(out) = sink.shared.next() {
+            sent.push(match out {
+                Out::Frame(Message::Text(text)) => text.to_string(),
+                Out::Close(code, reason) => format!("{code} {reason}"),
+                Out::Frame(_) => "other".into(),
+            });
         }
-        assert_eq!(held, 2);
+        assert_eq!(
+            sent,
+            [
+                "4413 slow consumer: more than 2 messages waited to be read",
+                "1",
+                "2"
+            ]
+        );
+        // Nothing is queued after the close.
+        assert!(!sink.offer(Message::Text("4".into())));
+    }
+
+    #[tokio::test]
+    async fn a_drained_queue_gives_back_what_a_burst_took() {
+        let sink = sink(100);
+        for i in 0..50 {
+            assert!(sink.offer(Message::Text(i.to_string().into())));
+        }
+        assert!(lock(&sink.shared.queue).frames.capacity() >= 50);
+        while let Next::Send(_) = sink.shared.next() {}
+        assert_eq!(lock(&sink.shared.queue).frames.capacity(), 0);
+        sink.shared.finish();
+        assert!(matches!(sink.shared.next(), Next::Stop));
     }
 
     #[tokio::test]
     async fn a_refused_init_closes_with_4403_and_finished_subscriptions_free_their_id() {
-        let (mut sink, mut queued, _) = sink(8);
-        sink.state.running().insert("a".into());
+        let mut sink = sink(8);
+        sink.shared.running().insert("a".into());
         sink.send(Message::Text(r#"{"id":"a","type":"complete"}"#.into()))
             .await
             .unwrap();
-        assert!(sink.state.running().is_empty());
+        assert!(sink.shared.running().is_empty());
         sink.send(Message::Close(Some(CloseFrame {
             code: 1002,
             reason: "invalid token".into(),
         })))
         .await
         .unwrap();
-        let _ = queued.try_recv();
-        match queued.try_recv() {
-            Ok(Out::Close(code, reason)) => {
+        let _ = sink.shared.next();
+        match sink.shared.next() {
+            Next::Send(Out::Close(code, reason)) => {
                 assert_eq!((code, reason.as_str()), (4403, "Forbidden: invalid token"))
             }
             _ => panic!("expected a close"),

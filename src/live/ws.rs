@@ -124,49 +124,51 @@ pub async fn handler(
                 state: state.clone(),
                 principal: caller.clone(),
             };
-            let guarded = guard::guard(socket, dialect, limits, Some(sharing));
-            let incoming =
-                futures_util::stream::unfold(guarded.incoming, |mut receiver| async move {
-                    receiver.recv().await.map(|item| (item, receiver))
-                });
-            GraphQLWebSocket::new_with_pair(guarded.outgoing, incoming, schema, protocol)
-                .on_connection_init(move |payload| async move {
-                    let principal = match upfront {
-                        Some(principal) => principal,
-                        None => {
-                            let token = token_of(&payload).ok_or_else(|| {
-                                async_graphql::Error::from(AppError::Unauthenticated(
-                                    "authentication required: give the token in the \
-                                     connection_init payload as `authorization`"
-                                        .into(),
-                                ))
-                            })?;
-                            let principal = auth::authenticate(&state.db, &token)
-                                .await
-                                .map_err(async_graphql::Error::from)?;
-                            let mut lease =
-                                state
-                                    .presence
-                                    .acquire(principal.token_id)
-                                    .map_err(|limit| {
-                                        async_graphql::Error::new(limit.message())
-                                            .extend_with(|_, e| e.set("code", "RATE_LIMITED"))
+            guard::serve(
+                socket,
+                dialect,
+                limits,
+                Some(sharing),
+                move |incoming, outgoing| {
+                    GraphQLWebSocket::new_with_pair(outgoing, incoming, schema, protocol)
+                        .on_connection_init(move |payload| async move {
+                            let principal = match upfront {
+                                Some(principal) => principal,
+                                None => {
+                                    let token = token_of(&payload).ok_or_else(|| {
+                                        async_graphql::Error::from(AppError::Unauthenticated(
+                                            "authentication required: give the token in the \
+                                             connection_init payload as `authorization`"
+                                                .into(),
+                                        ))
                                     })?;
-                            lease.register(&principal).await;
-                            match init_held.lock() {
-                                Ok(mut held) => *held = Some(lease),
-                                Err(poisoned) => *poisoned.into_inner() = Some(lease),
-                            }
-                            principal
-                        }
-                    };
-                    let _ = caller.set(principal.clone());
-                    let mut data = Data::default();
-                    data.insert(Arc::new(RequestCtx::new(state.clone(), Some(principal))));
-                    Ok(data)
-                })
-                .serve()
-                .await;
+                                    let principal = auth::authenticate(&state.db, &token)
+                                        .await
+                                        .map_err(async_graphql::Error::from)?;
+                                    let mut lease = state
+                                        .presence
+                                        .acquire(principal.token_id)
+                                        .map_err(|limit| {
+                                            async_graphql::Error::new(limit.message())
+                                                .extend_with(|_, e| e.set("code", "RATE_LIMITED"))
+                                        })?;
+                                    lease.register(&principal).await;
+                                    match init_held.lock() {
+                                        Ok(mut held) => *held = Some(lease),
+                                        Err(poisoned) => *poisoned.into_inner() = Some(lease),
+                                    }
+                                    principal
+                                }
+                            };
+                            let _ = caller.set(principal.clone());
+                            let mut data = Data::default();
+                            data.insert(Arc::new(RequestCtx::new(state.clone(), Some(principal))));
+                            Ok(data)
+                        })
+                        .serve()
+                },
+            )
+            .await;
             drop(held);
         })
 }

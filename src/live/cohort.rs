@@ -7,12 +7,19 @@
 //! subscription id, and members with the same id share one frame. Each member keeps its own
 //! queue: a member that does not read is closed as a slow consumer without holding up the others.
 //!
-//! Only live subscriptions join cohorts: one resuming with `after` replays from its own cursor
-//! and runs alone (through the protocol engine), as do documents the cohort rules don't
-//! recognise.
+//! Subscriptions resuming with `after` share too, with those resuming from the same cursor: such
+//! a cohort keeps what it sent (its history, up to [`HISTORY_BYTES`], for [`HISTORY_WINDOW`],
+//! and within [`TOTAL_HISTORY_BYTES`] for all cohorts) so that a member joining later first gets
+//! all of it, then continues with the others. A replay is read at the client's
+//! pace: a member whose queue is full falls behind and is caught up from the history, the
+//! cohort waiting up to [`CATCH_UP_PATIENCE`] for room before closing it as a slow consumer.
+//! Once the history outgrew its limit, nobody joins any more (a later resume starts a cohort of
+//! its own) and only what members behind still need is kept. Documents the cohort rules don't
+//! recognise run alone, through the protocol engine.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
@@ -45,6 +52,24 @@ const PER_USER_ROOTS: &[&str] = &["conversationChanged"];
 /// Fields whose values depend on who asks.
 const PER_USER_FIELDS: &[&str] = &["unreadCount", "lastReadAt"];
 
+/// Bytes of results a resumed cohort keeps for members that join later.
+pub const HISTORY_BYTES: usize = 16 * 1024 * 1024;
+
+/// How long after its start a resumed cohort keeps its history for members that join later.
+pub const HISTORY_WINDOW: Duration = Duration::from_secs(60);
+
+/// Bytes of history all resumed cohorts of this process keep at most for later members.
+pub const TOTAL_HISTORY_BYTES: usize = 256 * 1024 * 1024;
+
+/// Bytes of history kept by all cohorts.
+static HISTORY_TOTAL: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How long a resumed cohort waits for room in a member's queue.
+pub const CATCH_UP_PATIENCE: Duration = super::guard::ROOM_PATIENCE;
+
+/// Results queued for one member behind per catch-up pass (the members' lock is held).
+const CATCH_UP_BATCH: usize = 64;
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     match mutex.lock() {
         Ok(guard) => guard,
@@ -61,6 +86,8 @@ struct Key {
     org_id: Uuid,
     roles: String,
     user_id: Option<Uuid>,
+    /// Resumes from a cursor (`after` is set): the cohort keeps a history.
+    resumes: bool,
 }
 
 /// One member: a subscription id on a connection.
@@ -73,6 +100,22 @@ pub struct Member {
     pub dialect: Dialect,
     /// The connection's queue.
     pub out: OutSink,
+    /// In a resumed cohort, the position in the history of the next result this member needs,
+    /// when it is behind.
+    behind: Option<usize>,
+}
+
+impl Member {
+    /// A member on `connection` with subscription `id`.
+    pub fn new(connection: u64, id: String, dialect: Dialect, out: OutSink) -> Self {
+        Self {
+            connection,
+            id,
+            dialect,
+            out,
+            behind: None,
+        }
+    }
 }
 
 /// A running shared subscription.
@@ -80,6 +123,8 @@ pub struct Cohort {
     key: Key,
     members: Mutex<Members>,
     emptied: Notify,
+    /// A member fell behind or joined with a history to catch up on.
+    behind: Notify,
 }
 
 #[derive(Default)]
@@ -87,6 +132,89 @@ struct Members {
     list: Vec<Member>,
     /// Set when the cohort stopped: nobody joins it any more.
     closed: bool,
+    /// A resumed cohort's results so far.
+    history: Option<History>,
+}
+
+/// What a resumed cohort sent, from position `base` on.
+struct History {
+    results: VecDeque<Sent>,
+    base: usize,
+    bytes: usize,
+    started: std::time::Instant,
+}
+
+impl History {
+    fn new() -> Self {
+        Self {
+            results: VecDeque::new(),
+            base: 0,
+            bytes: 0,
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// The position of the next result.
+    fn end(&self) -> usize {
+        self.base + self.results.len()
+    }
+
+    /// Whether the whole history is kept for members that join later: within the limits.
+    fn complete(&self) -> bool {
+        self.base == 0
+            && self.bytes <= HISTORY_BYTES
+            && self.started.elapsed() < HISTORY_WINDOW
+            && HISTORY_TOTAL.load(std::sync::atomic::Ordering::Relaxed) <= TOTAL_HISTORY_BYTES
+    }
+
+    fn push(&mut self, sent: Sent) {
+        self.bytes += sent.payload.len();
+        HISTORY_TOTAL.fetch_add(sent.payload.len(), std::sync::atomic::Ordering::Relaxed);
+        self.results.push_back(sent);
+    }
+
+    fn pop(&mut self) -> Option<Sent> {
+        let sent = self.results.pop_front()?;
+        self.bytes -= sent.payload.len();
+        HISTORY_TOTAL.fetch_sub(sent.payload.len(), std::sync::atomic::Ordering::Relaxed);
+        self.base += 1;
+        Some(sent)
+    }
+}
+
+impl Drop for History {
+    fn drop(&mut self) {
+        HISTORY_TOTAL.fetch_sub(self.bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// One result as sent: its payload and the frames made of it (one per subscription id).
+struct Sent {
+    payload: Arc<str>,
+    frames: Vec<(Dialect, String, Message)>,
+}
+
+impl Sent {
+    /// The frame of this result for subscription `id`, made once per id.
+    fn frame(&mut self, dialect: Dialect, id: &str) -> Message {
+        if let Some((_, _, message)) = self
+            .frames
+            .iter()
+            .find(|(d, known, _)| *d == dialect && known == id)
+        {
+            return message.clone();
+        }
+        let message = frame(dialect, id, "next", Some(&self.payload));
+        self.frames.push((dialect, id.to_string(), message.clone()));
+        message
+    }
+}
+
+impl Members {
+    /// Whether a new member may join: not stopped, and with the whole history if resumed.
+    fn joinable(&self) -> bool {
+        !self.closed && self.history.as_ref().is_none_or(History::complete)
+    }
 }
 
 /// The cohorts of this instance.
@@ -135,7 +263,7 @@ fn key_of(payload: &Payload, principal: &Principal) -> Option<Key> {
                 .into_const_with(|name| Ok::<_, ()>(variable(&name, operation, payload)))
                 .map_or(true, |value| value != async_graphql::Value::Null)
     });
-    if !SHARED_ROOTS.contains(&name) || resumes {
+    if !SHARED_ROOTS.contains(&name) {
         return None;
     }
     let per_user = PER_USER_ROOTS.contains(&name) || mentions(&document, PER_USER_FIELDS);
@@ -150,6 +278,7 @@ fn key_of(payload: &Payload, principal: &Principal) -> Option<Key> {
         org_id: principal.org_id,
         roles: format!("{:?}", principal.roles),
         user_id: per_user.then(|| principal.user_id()),
+        resumes,
     })
 }
 
@@ -221,6 +350,20 @@ fn forget(running: &mut HashMap<Key, Arc<Cohort>>, cohort: &Arc<Cohort>) {
     }
 }
 
+/// Once the history is no longer kept whole (past its limits), drops the results no member
+/// behind still needs (nobody joins from then on).
+fn trim(history: &mut History, members: &[Member]) {
+    if history.complete() {
+        return;
+    }
+    let needed = members
+        .iter()
+        .filter_map(|m| m.behind)
+        .min()
+        .unwrap_or(history.end());
+    while history.base < needed && history.pop().is_some() {}
+}
+
 /// The `complete` frame for subscription `id`.
 pub fn complete_frame(dialect: Dialect, id: &str) -> Message {
     frame(dialect, id, "complete", None)
@@ -240,10 +383,16 @@ impl Cohorts {
         let payload: Payload = serde_json::from_value(payload.clone()).ok()?;
         let key = key_of(&payload, principal)?;
         let mut running = lock(&self.running);
+        let mut member = member;
         if let Some(cohort) = running.get(&key) {
             let mut members = lock(&cohort.members);
-            if !members.closed {
+            if members.joinable() {
+                let sent = members.history.as_ref().map_or(0, History::end);
+                member.behind = (sent > 0).then_some(0);
                 members.list.push(member);
+                if sent > 0 {
+                    cohort.behind.notify_one();
+                }
                 return Some(cohort.clone());
             }
         }
@@ -252,8 +401,10 @@ impl Cohorts {
             members: Mutex::new(Members {
                 list: vec![member],
                 closed: false,
+                history: key.resumes.then(History::new),
             }),
             emptied: Notify::new(),
+            behind: Notify::new(),
         });
         running.insert(key, cohort.clone());
         drop(running);
@@ -309,6 +460,7 @@ impl Cohort {
         registry: Arc<Cohorts>,
     ) {
         loop {
+            self.catch_up().await;
             let response = tokio::select! {
                 response = stream.next() => response,
                 () = self.emptied.notified() => {
@@ -317,6 +469,7 @@ impl Cohort {
                     }
                     continue;
                 }
+                () = self.behind.notified() => continue,
             };
             let Some(response) = response else {
                 break;
@@ -333,8 +486,10 @@ impl Cohort {
                 return;
             }
         }
-        // The stream ended (an error, or nothing more to send): complete every member.
+        // The stream ended (an error, or nothing more to send): nobody joins any more; complete
+        // every member, once those behind have what was sent.
         registry.remove(&self);
+        self.catch_up().await;
         let mut members = lock(&self.members);
         members.closed = true;
         for member in members.list.drain(..) {
@@ -345,26 +500,147 @@ impl Cohort {
         }
     }
 
-    /// Sends one frame per distinct (dialect, id) to every member.
+    /// Sends one frame per distinct (dialect, id) to every member. In a resumed cohort the
+    /// result joins the history, and a member whose queue is full falls behind instead of
+    /// being closed.
     fn deliver(&self, kind: &str, payload: Option<&str>) {
-        // Members mostly share their id (clients number subscriptions from 1): few frames.
-        let mut frames: Vec<(Dialect, String, Message)> = Vec::new();
         let mut members = lock(&self.members);
-        members.list.retain(|member| {
-            let known = frames
-                .iter()
-                .find(|(dialect, id, _)| *dialect == member.dialect && *id == member.id)
-                .map(|(_, _, message)| message.clone());
-            let message = match known {
-                Some(message) => message,
-                None => {
-                    let message = frame(member.dialect, &member.id, kind, payload);
-                    frames.push((member.dialect, member.id.clone(), message.clone()));
-                    message
-                }
-            };
-            member.out.offer(message)
+        let Members { list, history, .. } = &mut *members;
+        let Some(history) = history else {
+            // Members mostly share their id (clients number subscriptions from 1): few frames.
+            let mut frames: Vec<(Dialect, String, Message)> = Vec::new();
+            list.retain(|member| {
+                let known = frames
+                    .iter()
+                    .find(|(dialect, id, _)| *dialect == member.dialect && *id == member.id)
+                    .map(|(_, _, message)| message.clone());
+                let message = match known {
+                    Some(message) => message,
+                    None => {
+                        let message = frame(member.dialect, &member.id, kind, payload);
+                        frames.push((member.dialect, member.id.clone(), message.clone()));
+                        message
+                    }
+                };
+                member.out.offer(message)
+            });
+            return;
+        };
+        let payload: Arc<str> = Arc::from(payload.unwrap_or("null"));
+        let position = history.end();
+        history.push(Sent {
+            payload,
+            frames: Vec::new(),
         });
+        let mut fell_behind = false;
+        if let Some(sent) = history.results.back_mut() {
+            list.retain_mut(|member| {
+                if member.behind.is_some() {
+                    return true;
+                }
+                match member.out.try_offer(sent.frame(member.dialect, &member.id)) {
+                    Some(true) => true,
+                    Some(false) => {
+                        member.behind = Some(position);
+                        fell_behind = true;
+                        true
+                    }
+                    None => false,
+                }
+            });
+        }
+        if fell_behind {
+            self.behind.notify_one();
+        }
+        trim(history, list);
+    }
+
+    /// Brings the members of a resumed cohort that are behind up to date from the history.
+    /// Each pass queues what fits for every member behind (at most [`CATCH_UP_BATCH`] each);
+    /// when nothing fitted anywhere, it waits for room in the first one's queue, up to
+    /// [`CATCH_UP_PATIENCE`], and closes it as a slow consumer when none came.
+    async fn catch_up(&self) {
+        loop {
+            let stuck = {
+                let mut members = lock(&self.members);
+                let Members { list, history, .. } = &mut *members;
+                let Some(history) = history else {
+                    return;
+                };
+                let end = history.end();
+                let mut progressed = false;
+                let mut stuck = None;
+                list.retain_mut(|member| {
+                    let Some(mut position) = member.behind else {
+                        return true;
+                    };
+                    let mut batch = 0;
+                    while position < end && batch < CATCH_UP_BATCH {
+                        // Members behind keep what they need: it is never trimmed.
+                        let Some(sent) = history.results.get_mut(position - history.base) else {
+                            return false;
+                        };
+                        match member.out.try_offer(sent.frame(member.dialect, &member.id)) {
+                            Some(true) => {
+                                position += 1;
+                                batch += 1;
+                                progressed = true;
+                            }
+                            Some(false) => break,
+                            None => return false,
+                        }
+                    }
+                    if position >= end {
+                        member.behind = None;
+                        return true;
+                    }
+                    member.behind = Some(position);
+                    if stuck.is_none()
+                        && let Some(sent) = history.results.get_mut(position - history.base)
+                    {
+                        let message = sent.frame(member.dialect, &member.id);
+                        stuck = Some((
+                            member.connection,
+                            member.id.clone(),
+                            member.out.clone(),
+                            message,
+                        ));
+                    }
+                    true
+                });
+                if list.is_empty() {
+                    self.emptied.notify_one();
+                }
+                if stuck.is_none() {
+                    trim(history, list);
+                    return;
+                }
+                if progressed { None } else { stuck }
+            };
+            let Some((connection, id, out, message)) = stuck else {
+                tokio::task::yield_now().await;
+                continue;
+            };
+            let queued = out.offer_waiting(message, CATCH_UP_PATIENCE).await;
+            let mut members = lock(&self.members);
+            if queued {
+                if let Some(member) = members
+                    .list
+                    .iter_mut()
+                    .find(|m| m.connection == connection && m.id == id)
+                {
+                    member.behind = member.behind.map(|position| position + 1);
+                }
+            } else {
+                // Gone, or closed as a slow consumer.
+                members
+                    .list
+                    .retain(|m| !(m.connection == connection && m.id == id));
+                if members.list.is_empty() {
+                    self.emptied.notify_one();
+                }
+            }
+        }
     }
 
     /// Closes the cohort when nobody is left; `true` when it did.

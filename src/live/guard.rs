@@ -11,7 +11,9 @@
 //! - 4504 nothing (not even a pong to the server's pings) came from the client within the idle
 //!   timeout;
 //! - 4413 the client reads too slowly: more than the configured number of frames wait for it. The
-//!   server never queues more for one connection, and other connections are not affected.
+//!   server never queues more for one connection, and other connections are not affected. Live
+//!   events shared by a cohort close such a client at once; what a client asked to be replayed
+//!   (a resume) and what the protocol engine sends wait for room up to [`ROOM_PATIENCE`] first.
 //!
 //! Subscriptions beyond the per-connection cap get an `error` message for their id (the
 //! connection stays open).
@@ -131,6 +133,10 @@ struct Shared {
     wake: Notify,
     /// Wakes a writer blocked on a send: a close was requested.
     closing: Notify,
+    /// Wakes producers waiting for room ([`OutSink::offer_waiting`]).
+    room: Notify,
+    /// Someone waits for room.
+    waiting: AtomicBool,
 }
 
 /// What waits for the writer.
@@ -143,6 +149,8 @@ struct Queue {
     finished: bool,
     /// Nothing queued any more will be sent (a close was requested or the writer stopped).
     ended: bool,
+    /// Producers waiting for room are woken once no more than this many frames wait.
+    room_at: usize,
 }
 
 /// Queued frames kept beyond this after a burst are given back once the queue drains.
@@ -171,6 +179,7 @@ impl Shared {
         }
         self.closing.notify_one();
         self.wake.notify_one();
+        self.room.notify_waiters();
     }
 
     /// The engine and the reader are done.
@@ -189,6 +198,10 @@ impl Shared {
             Some(out) => {
                 if queue.frames.is_empty() && queue.frames.capacity() > KEPT_CAPACITY {
                     queue.frames = VecDeque::new();
+                }
+                if queue.frames.len() <= queue.room_at && self.waiting.swap(false, Ordering::SeqCst)
+                {
+                    self.room.notify_waiters();
                 }
                 Next::Send(out)
             }
@@ -222,74 +235,124 @@ struct Head<'a> {
     id: Option<Cow<'a, str>>,
 }
 
+/// Whether a frame was queued.
+enum Queued {
+    Yes,
+    /// The connection is closed or closing.
+    Gone,
+    /// The client's queue is full: the frame back.
+    Full(Out),
+}
+
 /// What the writer is given to send.
 enum Out {
     Frame(Message),
     Close(u16, String),
 }
 
-/// The protocol engine's sink: never waits; when the client's queue is full the connection is
-/// closed as a slow consumer. Cohorts write to clones of it.
+/// A connection's queue as producers see it: offers never wait (when the client's queue is
+/// full the connection is closed as a slow consumer) unless they say so. Cohorts hold clones.
 #[derive(Clone)]
 pub struct OutSink {
     shared: Arc<Shared>,
     max_queued: usize,
 }
 
-impl futures_util::Sink<Message> for OutSink {
-    type Error = axum::Error;
-
-    fn poll_ready(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn start_send(self: std::pin::Pin<&mut Self>, item: Message) -> Result<(), Self::Error> {
-        let this = self.get_mut();
-        let item = this.observe(item);
-        this.queue(item).map_err(axum::Error::new)
-    }
-
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn poll_close(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-}
-
 impl OutSink {
+    /// Queues a message of the protocol engine (see [`Self::observe`]).
+    fn push(&self, item: Message) -> Result<(), axum::Error> {
+        self.queue(self.observe(item)).map_err(axum::Error::new)
+    }
+
     /// Queues `frame` for the client; `false` when the connection is gone or was just closed as
     /// a slow consumer (nothing more should be offered).
     pub fn offer(&self, frame: Message) -> bool {
         self.queue(Out::Frame(frame)).is_ok()
     }
 
-    /// Queues `out` without waiting; a full queue closes the connection as a slow consumer.
-    fn queue(&self, out: Out) -> Result<(), &'static str> {
-        {
-            let mut queue = lock(&self.shared.queue);
-            if queue.ended {
-                return Err("closed");
-            }
-            if queue.frames.len() < self.max_queued {
-                queue.frames.push_back(out);
-                drop(queue);
-                self.shared.wake.notify_one();
-                return Ok(());
+    /// Queues `frame` unless the client's queue is full (which, unlike [`Self::offer`], does not
+    /// close the connection): `Some(true)` queued, `Some(false)` full, `None` gone.
+    pub fn try_offer(&self, frame: Message) -> Option<bool> {
+        match self.try_queue(Out::Frame(frame)) {
+            Queued::Yes => Some(true),
+            Queued::Full(_) => Some(false),
+            Queued::Gone => None,
+        }
+    }
+
+    /// Queues `frame`, waiting up to `patience` for room while the client's queue is full (for
+    /// replays, which the client asked for and may read at its pace); `false` when the
+    /// connection is gone, or was closed as a slow consumer because no room came in time.
+    pub async fn offer_waiting(&self, frame: Message, patience: Duration) -> bool {
+        let deadline = Instant::now() + patience;
+        let mut out = Out::Frame(frame);
+        loop {
+            out = match self.try_queue(out) {
+                Queued::Yes => return true,
+                Queued::Gone => return false,
+                Queued::Full(out) => out,
+            };
+            if !self.clone().room(deadline).await {
+                return false;
             }
         }
-        self.shared.request_close(slow_consumer(self.max_queued));
-        Err("slow consumer")
+    }
+
+    /// Whether the client's queue is full (and the connection not closed).
+    fn full(&self) -> bool {
+        let queue = lock(&self.shared.queue);
+        !queue.ended && queue.frames.len() >= self.max_queued
+    }
+
+    /// Waits until the client's queue has room (`true`) or the connection is gone (`false`); a
+    /// queue still full at `deadline` closes it as a slow consumer.
+    async fn room(self, deadline: Instant) -> bool {
+        loop {
+            let room = self.shared.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            self.shared.waiting.store(true, Ordering::SeqCst);
+            {
+                let queue = lock(&self.shared.queue);
+                if queue.ended {
+                    return false;
+                }
+                if queue.frames.len() < self.max_queued {
+                    return true;
+                }
+            }
+            if tokio::time::timeout_at(deadline, room).await.is_err() {
+                self.shared.request_close(slow_consumer(self.max_queued));
+                return false;
+            }
+        }
+    }
+
+    /// Queues `out` unless the client's queue is full.
+    fn try_queue(&self, out: Out) -> Queued {
+        let mut queue = lock(&self.shared.queue);
+        if queue.ended {
+            return Queued::Gone;
+        }
+        if queue.frames.len() >= self.max_queued {
+            return Queued::Full(out);
+        }
+        queue.frames.push_back(out);
+        drop(queue);
+        self.shared.wake.notify_one();
+        Queued::Yes
+    }
+
+    /// Queues `out` without waiting; a full queue closes the connection as a slow consumer.
+    fn queue(&self, out: Out) -> Result<(), &'static str> {
+        match self.try_queue(out) {
+            Queued::Yes => Ok(()),
+            Queued::Gone => Err("closed"),
+            Queued::Full(_) => {
+                self.shared.request_close(slow_consumer(self.max_queued));
+                Err("slow consumer")
+            }
+        }
     }
 
     /// Subscription `id` ended: its id is free again.
@@ -321,6 +384,65 @@ impl OutSink {
             Message::Close(Some(frame)) => Out::Close(frame.code, frame.reason.to_string()),
             other => Out::Frame(other),
         }
+    }
+}
+
+/// How long a producer that may wait (a replay, the protocol engine) waits for room in a full
+/// client queue before the connection is closed as a slow consumer.
+pub const ROOM_PATIENCE: Duration = Duration::from_secs(10);
+
+/// The protocol engine's sink: like [`OutSink`], but when the client's queue is full the engine
+/// waits for room (up to [`ROOM_PATIENCE`]) instead of the connection being closed at once, so
+/// a replay the engine runs goes at the client's pace. Live events the engine holds meanwhile
+/// wait in their streams, which end with a "resume" error when they fall too far behind.
+pub struct EngineSink {
+    out: OutSink,
+    room: Option<std::pin::Pin<Box<dyn Future<Output = bool> + Send>>>,
+}
+
+impl futures_util::Sink<Message> for EngineSink {
+    type Error = axum::Error;
+
+    fn poll_ready(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        loop {
+            if let Some(room) = this.room.as_mut() {
+                let ready = std::task::ready!(room.as_mut().poll(cx));
+                this.room = None;
+                return Poll::Ready(if ready {
+                    Ok(())
+                } else {
+                    Err(axum::Error::new("slow consumer"))
+                });
+            }
+            if !this.out.full() {
+                return Poll::Ready(Ok(()));
+            }
+            let deadline = Instant::now() + ROOM_PATIENCE;
+            this.room = Some(Box::pin(this.out.clone().room(deadline)));
+        }
+    }
+
+    fn start_send(self: std::pin::Pin<&mut Self>, item: Message) -> Result<(), Self::Error> {
+        self.out.push(item)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
     }
 }
 
@@ -360,11 +482,12 @@ pub async fn serve<F, Fut>(
     sharing: Option<Sharing>,
     engine: F,
 ) where
-    F: FnOnce(Incoming, OutSink) -> Fut,
+    F: FnOnce(Incoming, EngineSink) -> Fut,
     Fut: Future<Output = ()>,
 {
     let (sink, stream) = socket.split();
     let shared = Arc::new(Shared::default());
+    lock(&shared.queue).room_at = limits.max_queued / 2;
     let outgoing = OutSink {
         shared: shared.clone(),
         max_queued: limits.max_queued.max(1),
@@ -384,7 +507,13 @@ pub async fn serve<F, Fut>(
             joined: Default::default(),
         },
     };
-    let engine = engine(incoming, outgoing);
+    let engine = engine(
+        incoming,
+        EngineSink {
+            out: outgoing,
+            room: None,
+        },
+    );
     let writer = write(sink, shared.clone(), limits.ping_interval);
     tokio::pin!(engine, writer);
     tokio::select! {
@@ -424,6 +553,7 @@ async fn write(mut sink: SplitSink<WebSocket, Message>, shared: Arc<Shared>, pin
         }
     }
     lock(&shared.queue).ended = true;
+    shared.room.notify_waiters();
     let _ = sink.close().await;
 }
 
@@ -513,12 +643,12 @@ impl futures_util::Stream for Incoming {
                         && let Some(cohort) = sharing.state.cohorts.join(
                             &sharing.state,
                             principal,
-                            super::cohort::Member {
-                                connection: this.memberships.connection,
-                                id: id.clone(),
-                                dialect: *this.dialect,
-                                out: this.out.clone(),
-                            },
+                            super::cohort::Member::new(
+                                this.memberships.connection,
+                                id.clone(),
+                                *this.dialect,
+                                this.out.clone(),
+                            ),
                             &payload,
                         )
                     {
@@ -658,22 +788,56 @@ mod tests {
     use super::*;
 
     fn sink(max_queued: usize) -> OutSink {
-        OutSink {
-            shared: Arc::new(Shared::default()),
-            max_queued,
-        }
+        let shared = Arc::new(Shared::default());
+        lock(&shared.queue).room_at = max_queued / 2;
+        OutSink { shared, max_queued }
+    }
+
+    #[tokio::test]
+    async fn a_replay_waits_for_room_and_a_reader_that_never_makes_room_is_closed() {
+        let sink = sink(2);
+        assert_eq!(sink.try_offer(Message::Text("1".into())), Some(true));
+        assert_eq!(sink.try_offer(Message::Text("2".into())), Some(true));
+        assert_eq!(sink.try_offer(Message::Text("3".into())), Some(false));
+        assert!(
+            lock(&sink.shared.queue).close.is_none(),
+            "full is not closed"
+        );
+        // The writer takes one: the waiting offer gets its place.
+        let waiting = {
+            let sink = sink.clone();
+            tokio::spawn(async move {
+                sink.offer_waiting(Message::Text("3".into()), Duration::from_secs(5))
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished());
+        assert!(matches!(sink.shared.next(), Next::Send(_)));
+        assert!(waiting.await.unwrap());
+        assert_eq!(lock(&sink.shared.queue).frames.len(), 2);
+        // Nobody reads: after its patience the connection is closed as a slow consumer.
+        assert!(
+            !sink
+                .offer_waiting(Message::Text("4".into()), Duration::from_millis(50))
+                .await
+        );
+        assert_eq!(
+            lock(&sink.shared.queue).close.as_ref().map(|c| c.0),
+            Some(4413)
+        );
     }
 
     #[tokio::test]
     async fn a_client_that_does_not_read_is_closed_once_its_queue_is_full() {
-        let mut sink = sink(2);
-        sink.send(Message::Text("1".into())).await.unwrap();
-        sink.send(Message::Text("2".into())).await.unwrap();
+        let sink = sink(2);
+        sink.push(Message::Text("1".into())).unwrap();
+        sink.push(Message::Text("2".into())).unwrap();
         assert!(
             lock(&sink.shared.queue).close.is_none(),
             "nothing closed while under the limit"
         );
-        assert!(sink.send(Message::Text("3".into())).await.is_err());
+        assert!(sink.push(Message::Text("3".into())).is_err());
         // The close goes first; only what fitted was queued: the server holds at most the limit.
         let mut sent = Vec::new();
         while let Next::Send(out) = sink.shared.next() {
@@ -696,6 +860,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_engine_waits_for_room_instead_of_closing_the_connection() {
+        let out = sink(2);
+        let mut engine = EngineSink {
+            out: out.clone(),
+            room: None,
+        };
+        engine.send(Message::Text("1".into())).await.unwrap();
+        engine.send(Message::Text("2".into())).await.unwrap();
+        let third =
+            tokio::spawn(
+                async move { engine.send(Message::Text("3".into())).await.map(|_| engine) },
+            );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!third.is_finished(), "waits while the queue is full");
+        assert!(lock(&out.shared.queue).close.is_none());
+        // The writer takes two (down to half the limit): the engine goes on.
+        assert!(matches!(out.shared.next(), Next::Send(_)));
+        assert!(matches!(out.shared.next(), Next::Send(_)));
+        let engine = third.await.unwrap().unwrap();
+        assert_eq!(lock(&out.shared.queue).frames.len(), 1);
+        drop(engine);
+    }
+
+    #[tokio::test]
     async fn a_drained_queue_gives_back_what_a_burst_took() {
         let sink = sink(100);
         for i in 0..50 {
@@ -710,17 +898,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_refused_init_closes_with_4403_and_finished_subscriptions_free_their_id() {
-        let mut sink = sink(8);
+        let sink = sink(8);
         sink.shared.running().insert("a".into());
-        sink.send(Message::Text(r#"{"id":"a","type":"complete"}"#.into()))
-            .await
+        sink.push(Message::Text(r#"{"id":"a","type":"complete"}"#.into()))
             .unwrap();
         assert!(sink.shared.running().is_empty());
-        sink.send(Message::Close(Some(CloseFrame {
+        sink.push(Message::Close(Some(CloseFrame {
             code: 1002,
             reason: "invalid token".into(),
         })))
-        .await
         .unwrap();
         let _ = sink.shared.next();
         match sink.shared.next() {

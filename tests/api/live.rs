@@ -954,16 +954,12 @@ async fn identical_subscriptions_run_once_and_share_their_results() {
     subscribe(&mut c, "1", json!({})).await;
     let mut d = connected(&app, &agent).await;
     subscribe(&mut d, "1", json!({ "c": conversation })).await;
-    // Resuming replays from its own cursor: not shared.
+    // Resuming from a cursor: a cohort of its own.
+    let resume = json!({ "c": conversation, "after": "ZXZlbnQ6MQ" });
     let mut e = connected(&app, &token).await;
-    subscribe(
-        &mut e,
-        "1",
-        json!({ "c": conversation, "after": "ZXZlbnQ6MQ" }),
-    )
-    .await;
+    subscribe(&mut e, "1", resume.clone()).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(cohorts(), 3);
+    assert_eq!(cohorts(), 4);
 
     say(&app, &conversation, "shared").await;
     assert_eq!(texts(&events(&mut a, "1", 1).await), ["shared"]);
@@ -972,6 +968,20 @@ async fn identical_subscriptions_run_once_and_share_their_results() {
     assert_eq!(texts(&events(&mut d, "1", 1).await), ["shared"]);
     let replayed = events(&mut e, "1", 2).await;
     assert_eq!(texts(&replayed), ["hello", "shared"]);
+    // Resuming later from the same cursor joins it: everything since the cursor first, from
+    // the cohort's history, then what comes next, with the same cursors.
+    let mut f = connected(&app, &token).await;
+    subscribe(&mut f, "3", resume).await;
+    assert_eq!(events(&mut f, "3", 2).await, replayed);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(cohorts(), 4);
+    say(&app, &conversation, "together").await;
+    assert_eq!(texts(&events(&mut e, "1", 1).await), ["together"]);
+    assert_eq!(texts(&events(&mut f, "3", 1).await), ["together"]);
+    for socket in [&mut a, &mut c, &mut d] {
+        assert_eq!(texts(&events(socket, "1", 1).await), ["together"]);
+    }
+    assert_eq!(texts(&events(&mut b, "7", 1).await), ["together"]);
 
     // A member that stops gets `complete`; the others go on.
     send(&mut a, json!({ "id": "1", "type": "complete" })).await;
@@ -992,13 +1002,43 @@ async fn identical_subscriptions_run_once_and_share_their_results() {
     assert_eq!(texts(&events(&mut b, "7", 1).await), ["again"]);
 
     // Once nobody is left, the cohorts stop.
-    drop((a, b, d, e));
+    drop((a, b, d, e, f));
     let mut waited = 0;
     while cohorts() > 0 && waited < 50 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         waited += 1;
     }
     assert_eq!(cohorts(), 0);
+}
+
+#[tokio::test]
+async fn a_replay_longer_than_the_client_queue_arrives_whole_to_every_resumer() {
+    // Four frames may wait per client: the replay of 31 events is read at the clients' pace.
+    let app = TestApp::spawn_with(|c| c.ws_max_queued = 4).await;
+    let token = app.org.token.clone();
+    let conversation = conversation(&app).await;
+    let sent: Vec<String> = (0..30).map(|n| format!("m{n}")).collect();
+    for text in &sent {
+        say(&app, &conversation, text).await;
+    }
+    let mut expected = vec!["hello".to_string()];
+    expected.extend(sent);
+    let resume = json!({ "c": conversation, "after": "ZXZlbnQ6MQ" });
+    let mut a = connected(&app, &token).await;
+    subscribe(&mut a, "1", resume.clone()).await;
+    // `a` does not read for a while; `b` resumes from the same cursor meanwhile.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut b = connected(&app, &token).await;
+    subscribe(&mut b, "1", resume).await;
+    let replayed_a = events(&mut a, "1", 31).await;
+    let replayed_b = events(&mut b, "1", 31).await;
+    assert_eq!(texts(&replayed_a), expected);
+    assert_eq!(replayed_a, replayed_b);
+    assert_eq!(app.state.cohorts.len(), 1);
+    say(&app, &conversation, "live").await;
+    for socket in [&mut a, &mut b] {
+        assert_eq!(texts(&events(socket, "1", 1).await), ["live"]);
+    }
 }
 
 #[tokio::test]

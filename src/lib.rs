@@ -32,6 +32,7 @@ pub mod search;
 pub mod tags;
 pub mod teams;
 pub mod telemetry;
+pub mod templates;
 pub mod tenancy;
 pub mod tokens;
 pub mod users;

@@ -105,7 +105,8 @@ org_scoped!(
     message_status_event,
     attachment,
     note,
-    conversation_offer
+    conversation_offer,
+    template
 );
 
 impl OrgScoped for entity::organization::Entity {

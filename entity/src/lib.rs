@@ -30,5 +30,6 @@ pub mod queue_member;
 pub mod tag;
 pub mod team;
 pub mod team_member;
+pub mod template;
 pub mod user;
 pub mod user_presence;

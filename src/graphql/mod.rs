@@ -82,6 +82,8 @@ pub enum Node {
     ConversationOffer(crate::routing::graphql::ConversationOffer),
     /// An activity log entry.
     ActivityLogEntry(ActivityLogEntry),
+    /// A message template variant.
+    Template(crate::templates::graphql::Template),
 }
 
 /// Largest list `nodes(ids:)` takes.
@@ -162,6 +164,10 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option<N
             .load::<entity::note::Entity>(uuid)
             .await?
             .map(|m| Node::Note(Note(m))),
+        "Template" if principal.require(Permission::WorkConversations).is_ok() => app
+            .load::<entity::template::Entity>(uuid)
+            .await?
+            .map(|m| Node::Template(crate::templates::graphql::Template(m))),
         "ActivityLogEntry" if principal.require(Permission::WorkConversations).is_ok() => app
             .load::<entity::event::Entity>(uuid)
             .await?
@@ -221,6 +227,7 @@ pub struct Query(
     PresenceQuery,
     crate::routing::graphql::RoutingQuery,
     crate::routing::graphql::QueueStatsQuery,
+    crate::templates::graphql::TemplateQuery,
 );
 
 /// Every mutation of the API.
@@ -243,6 +250,7 @@ pub struct Mutation(
     NoteMutation,
     TypingMutation,
     crate::routing::graphql::RoutingMutation,
+    crate::templates::graphql::TemplateMutation,
     PresenceMutation,
 );
 

@@ -30,6 +30,7 @@ mod schema;
 mod search;
 mod tags;
 mod teams;
+mod templates;
 mod tenancy;
 mod transport;
 mod users;

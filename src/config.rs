@@ -141,6 +141,23 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_WS_MAX_SUBSCRIPTIONS", default_value_t = 100)]
     pub ws_max_subscriptions: usize,
 
+    /// Whether webhook URLs may point to private, loopback and link-local addresses (off in
+    /// production: a webhook must not reach the server's own network).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE_ADDRESSES",
+        default_value_t = false
+    )]
+    pub webhook_allow_private_addresses: bool,
+
+    /// Seconds a webhook receiver has to answer one attempt.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_WEBHOOK_TIMEOUT_SECONDS",
+        default_value_t = 10
+    )]
+    pub webhook_timeout_seconds: u64,
+
     /// Messages the server queues for one websocket client before closing it as a slow consumer
     /// (4413).
     #[arg(long, env = "SWITCHBOARD_WS_MAX_QUEUED", default_value_t = 1_024)]

@@ -2,6 +2,8 @@
 //!
 //! [`build_app`] is the one way to assemble the server; `main` and the tests both use it.
 
+#![recursion_limit = "256"]
+
 pub mod activity;
 pub mod anonymization;
 pub mod attachments;
@@ -37,6 +39,7 @@ pub mod tenancy;
 pub mod tokens;
 pub mod users;
 pub mod validate;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

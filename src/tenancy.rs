@@ -106,7 +106,10 @@ org_scoped!(
     attachment,
     note,
     conversation_offer,
-    template
+    template,
+    webhook_subscription,
+    webhook_delivery,
+    webhook_attempt
 );
 
 impl OrgScoped for entity::organization::Entity {

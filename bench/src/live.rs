@@ -559,11 +559,15 @@ async fn fanout_measure(
             let now = Instant::now();
             if now >= next_sample {
                 let rss = process::rss_bytes(pid)?;
+                let (anon, file) = process::rss_parts(pid)?;
                 eprintln!(
-                    "bench: fanout@{n} {} hold {:>5.0} s: server RSS {:.1} MiB",
+                    "bench: fanout@{n} {} hold {:>5.0} s: server RSS {:.1} MiB \
+                     (anonymous {:.1} MiB, file-backed {:.1} MiB)",
                     side.name(),
                     now.duration_since(start).as_secs_f64(),
-                    rss as f64 / 1048576.0
+                    rss as f64 / 1048576.0,
+                    anon as f64 / 1048576.0,
+                    file as f64 / 1048576.0
                 );
                 samples.push(rss);
                 next_sample += options.sample;

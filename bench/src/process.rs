@@ -174,6 +174,28 @@ pub fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
     Ok(kib * 1024)
 }
 
+/// The resident memory of process `pid` by kind: (anonymous, file-backed) bytes (`RssAnon`,
+/// `RssFile` of `/proc/<pid>/status`); the heap is in the first, mapped files (the database's
+/// memory map) in the second.
+pub fn rss_parts(pid: u32) -> anyhow::Result<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("cannot read /proc/{pid}/status"))?;
+    let field = |name: &str| -> anyhow::Result<u64> {
+        let line = status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .with_context(|| format!("/proc/<pid>/status has no {name}"))?;
+        let kib = line
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse::<u64>()
+            .with_context(|| format!("{name} is not a number of kB"))?;
+        Ok(kib * 1024)
+    };
+    Ok((field("RssAnon:")?, field("RssFile:")?))
+}
+
 /// Raises this process's soft limit of open files to its hard limit; returns (soft, hard).
 pub fn raise_nofile() -> anyhow::Result<(u64, u64)> {
     let soft = rlimit::increase_nofile_limit(u64::MAX).context("cannot raise RLIMIT_NOFILE")?;

@@ -33,3 +33,6 @@ pub mod team_member;
 pub mod template;
 pub mod user;
 pub mod user_presence;
+pub mod webhook_attempt;
+pub mod webhook_delivery;
+pub mod webhook_subscription;

@@ -16,6 +16,7 @@ mod m20261123_000010_search;
 mod m20261123_000011_presence;
 mod m20261124_000012_routing;
 mod m20261124_000014_templates;
+mod m20261124_000015_webhooks;
 
 pub use m20261123_000010_search::{CONTACT_SEPARATOR, FOLD_FROM, FOLD_TO};
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000011_presence::Migration),
             Box::new(m20261124_000012_routing::Migration),
             Box::new(m20261124_000014_templates::Migration),
+            Box::new(m20261124_000015_webhooks::Migration),
         ]
     }
 }

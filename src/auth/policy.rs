@@ -31,6 +31,8 @@ pub enum Permission {
     WorkConversations,
     /// Create, update and archive channels.
     ManageChannels,
+    /// Manage webhook subscriptions and see their deliveries.
+    ManageWebhooks,
 }
 
 /// The lowest role that holds `permission`.
@@ -45,7 +47,8 @@ pub fn minimum_role(permission: Permission) -> Role {
         | Permission::ManageOrganization
         | Permission::ManageCustomAttributes
         | Permission::Anonymize
-        | Permission::ManageChannels => Role::Admin,
+        | Permission::ManageChannels
+        | Permission::ManageWebhooks => Role::Admin,
         Permission::ManageOwners | Permission::ManageOthersTokens => Role::Owner,
     }
 }

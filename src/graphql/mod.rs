@@ -228,6 +228,7 @@ pub struct Query(
     crate::routing::graphql::RoutingQuery,
     crate::routing::graphql::QueueStatsQuery,
     crate::templates::graphql::TemplateQuery,
+    crate::webhooks::graphql::WebhookQuery,
 );
 
 /// Every mutation of the API.
@@ -251,6 +252,7 @@ pub struct Mutation(
     TypingMutation,
     crate::routing::graphql::RoutingMutation,
     crate::templates::graphql::TemplateMutation,
+    crate::webhooks::graphql::WebhookMutation,
     PresenceMutation,
 );
 

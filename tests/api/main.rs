@@ -34,3 +34,4 @@ mod templates;
 mod tenancy;
 mod transport;
 mod users;
+mod webhooks;

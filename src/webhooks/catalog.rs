@@ -1,0 +1,120 @@
+//! The events a webhook can subscribe to: event log types, each with what it means.
+
+/// Every event type a subscription may name, with its description.
+pub const EVENT_TYPES: &[(&str, &str)] = &[
+    (
+        "CONVERSATION_CREATED",
+        "A conversation was created (inbound or outbound).",
+    ),
+    ("CONVERSATION_ENQUEUED", "A conversation entered a queue."),
+    (
+        "CONVERSATION_OFFERED",
+        "A queued conversation was offered to an agent.",
+    ),
+    ("CONVERSATION_OFFER_ACCEPTED", "An agent accepted an offer."),
+    ("CONVERSATION_OFFER_DECLINED", "An agent declined an offer."),
+    ("CONVERSATION_OFFER_TIMED_OUT", "An offer timed out."),
+    ("CONVERSATION_CLAIMED", "An agent claimed a conversation."),
+    (
+        "CONVERSATION_ASSIGNED",
+        "A conversation was assigned to an agent.",
+    ),
+    (
+        "CONVERSATION_UNASSIGNED",
+        "A conversation's agent was removed.",
+    ),
+    (
+        "CONVERSATION_TRANSFERRED",
+        "A conversation was transferred to another queue.",
+    ),
+    (
+        "CONVERSATION_PENDING",
+        "A conversation was set pending (snoozed).",
+    ),
+    (
+        "CONVERSATION_PENDING_EXPIRED",
+        "A pending conversation's time came: it is open again.",
+    ),
+    ("CONVERSATION_CLOSED", "A conversation was closed."),
+    (
+        "CONVERSATION_REOPENED",
+        "A closed or pending conversation was reopened.",
+    ),
+    ("CONVERSATION_RATED", "The contact rated a conversation."),
+    (
+        "CONVERSATION_TAG_ADDED",
+        "A tag was added to a conversation.",
+    ),
+    (
+        "CONVERSATION_TAG_REMOVED",
+        "A tag was removed from a conversation.",
+    ),
+    (
+        "CONVERSATION_PRIORITY_CHANGED",
+        "A conversation's priority changed.",
+    ),
+    (
+        "CONVERSATION_LINKED",
+        "A conversation was linked to a parent conversation.",
+    ),
+    ("CONVERSATION_ARCHIVED", "A conversation was archived."),
+    ("CONVERSATION_UNARCHIVED", "A conversation was unarchived."),
+    (
+        "CONVERSATION_ATTRIBUTES_SET",
+        "A conversation's custom attributes changed.",
+    ),
+    ("CONVERSATION_ANONYMIZED", "A conversation was anonymized."),
+    (
+        "CONVERSATION_READ",
+        "Someone read a conversation up to a message.",
+    ),
+    (
+        "PARTICIPANT_ADDED",
+        "A participant joined a group conversation.",
+    ),
+    (
+        "PARTICIPANT_REMOVED",
+        "A participant left a group conversation.",
+    ),
+    (
+        "MESSAGE_ADDED",
+        "A message was added to a conversation (inbound or outbound).",
+    ),
+    ("MESSAGE_EDITED", "A message's content was edited."),
+    ("MESSAGE_REDACTED", "A message's content was redacted."),
+    ("MESSAGE_REMOVED", "A message was removed."),
+    (
+        "MESSAGE_STATUS_CHANGED",
+        "A message's delivery status changed.",
+    ),
+    ("REACTION_ADDED", "A reaction was added to a message."),
+    ("REACTION_REMOVED", "A reaction was removed from a message."),
+    (
+        "NOTE_ADDED",
+        "An internal note was added to a conversation.",
+    ),
+    ("NOTE_UPDATED", "An internal note was changed."),
+    ("NOTE_REMOVED", "An internal note was removed."),
+    ("CONTACT_CREATED", "A contact was created."),
+    ("CONTACT_UPDATED", "A contact's fields changed."),
+    ("CONTACT_TAGGED", "A tag was added to a contact."),
+    ("CONTACT_UNTAGGED", "A tag was removed from a contact."),
+    (
+        "CONTACT_CONSENT_CHANGED",
+        "A contact's consent for a channel type changed.",
+    ),
+    (
+        "CONTACT_ATTRIBUTES_SET",
+        "A contact's custom attributes changed.",
+    ),
+    ("CONTACT_ANONYMIZED", "A contact was anonymized."),
+    ("PRESENCE_CHANGED", "A user's presence changed."),
+];
+
+/// Whether `name` is an event type a subscription may name.
+pub fn exists(name: &str) -> bool {
+    EVENT_TYPES.iter().any(|(known, _)| *known == name)
+}
+
+/// The `type` of a ping sent by `testWebhookSubscription`.
+pub const PING: &str = "WEBHOOK_PING";

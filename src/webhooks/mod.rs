@@ -1,0 +1,7 @@
+//! Webhooks: subscriptions to event types, signed deliveries per Standard Webhooks, and the log
+//! of every attempt.
+
+pub mod catalog;
+pub mod graphql;
+pub mod service;
+pub mod signing;

@@ -577,7 +577,10 @@ impl Cohort {
                     let mut batch = 0;
                     while position < end && batch < CATCH_UP_BATCH {
                         // Members behind keep what they need: it is never trimmed.
-                        let Some(sent) = history.results.get_mut(position - history.base) else {
+                        let Some(sent) = position
+                            .checked_sub(history.base)
+                            .and_then(|i| history.results.get_mut(i))
+                        else {
                             return false;
                         };
                         match member.out.try_offer(sent.frame(member.dialect, &member.id)) {
@@ -596,7 +599,9 @@ impl Cohort {
                     }
                     member.behind = Some(position);
                     if stuck.is_none()
-                        && let Some(sent) = history.results.get_mut(position - history.base)
+                        && let Some(sent) = position
+                            .checked_sub(history.base)
+                            .and_then(|i| history.results.get_mut(i))
                     {
                         let message = sent.frame(member.dialect, &member.id);
                         stuck = Some((

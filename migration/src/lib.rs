@@ -15,6 +15,7 @@ mod m20261123_000009_inbox;
 mod m20261123_000010_search;
 mod m20261123_000011_presence;
 mod m20261124_000012_routing;
+mod m20261124_000013_jobs;
 
 pub use m20261123_000010_search::{CONTACT_SEPARATOR, FOLD_FROM, FOLD_TO};
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000010_search::Migration),
             Box::new(m20261123_000011_presence::Migration),
             Box::new(m20261124_000012_routing::Migration),
+            Box::new(m20261124_000013_jobs::Migration),
         ]
     }
 }

@@ -18,6 +18,7 @@ mod custom_attributes;
 mod groups;
 mod idempotency;
 mod inbox;
+mod jobs;
 mod limits;
 mod live;
 mod messages;

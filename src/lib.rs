@@ -26,6 +26,7 @@ pub mod messages;
 pub mod notes;
 pub mod organizations;
 pub mod presence;
+pub mod providers;
 pub mod queues;
 pub mod ratelimit;
 pub mod routing;

@@ -338,14 +338,27 @@ async fn two_instances_on_one_database_run_each_job_exactly_once_never_concurren
     let runs: Arc<Mutex<HashMap<Uuid, Vec<u8>>>> = Arc::default();
     let in_flight: Arc<Mutex<HashMap<Uuid, usize>>> = Arc::default();
     let overlaps = Arc::new(AtomicUsize::new(0));
+    // Which instances have started a job (bits 1 and 2): the first jobs wait (5 s at most)
+    // until both have, so that both instances claim while jobs are left.
+    let (started, _) = tokio::sync::watch::channel(0_u8);
+    let started = Arc::new(started);
     for (instance, app) in [(1_u8, &first), (2_u8, &second)] {
         let (runs, in_flight, overlaps) = (runs.clone(), in_flight.clone(), overlaps.clone());
+        let started = started.clone();
         app.state
             .jobs
             .register("test.once", move |ctx: JobContext| {
                 let (runs, in_flight, overlaps) =
                     (runs.clone(), in_flight.clone(), overlaps.clone());
+                let started = started.clone();
                 async move {
+                    started.send_modify(|bits| *bits |= instance);
+                    let mut both = started.subscribe();
+                    let _ = tokio::time::timeout(
+                        StdDuration::from_secs(5),
+                        both.wait_for(|bits| *bits == 3),
+                    )
+                    .await;
                     let id = ctx.job.id;
                     {
                         let mut in_flight = in_flight.lock().expect("lock");

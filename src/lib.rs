@@ -131,6 +131,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         .await?
     };
     let jobs = Arc::new(jobs::Jobs::default());
+    messages::delivery::register(&jobs, Arc::new(providers::Providers::default()));
     let state = AppState {
         db,
         config,

@@ -15,6 +15,7 @@ mod contacts;
 mod contacts_bulk;
 mod conversations;
 mod custom_attributes;
+mod delivery;
 mod groups;
 mod idempotency;
 mod inbox;

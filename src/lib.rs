@@ -120,12 +120,13 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         .await
         .map_err(|e| anyhow::anyhow!("starting the event bus: {e:?}"))?;
     let presence = presence::Registry::new(&config, db.clone(), bus.clone());
-    // The job runner works on its own pool too: a worker each, one to claim.
+    // The job runner works on its own pool too: two per worker (its handler's and its lease
+    // renewals'), one to claim.
     let jobs_db = if config.job_workers == 0 {
         bus_db.clone()
     } else {
         db::connect(&Config {
-            db_max_connections: u32::try_from(config.job_workers + 1).unwrap_or(u32::MAX),
+            db_max_connections: u32::try_from(config.job_workers * 2 + 1).unwrap_or(u32::MAX),
             ..(*config).clone()
         })
         .await?

@@ -116,6 +116,7 @@ impl Runner {
                 tokio::select! {
                     changed = stop.changed() => if changed.is_err() { break },
                     Some(done) = set.join_next_with_id() => forget(&mut running, done),
+                    () = tokio::time::sleep(poll) => {}
                 }
                 continue;
             }

@@ -25,19 +25,30 @@ async fn workers() -> TestApp {
 
 /// An SMS channel sending `rate` messages per second and an inbound conversation on it.
 async fn line(app: &TestApp, rate: f64) -> String {
+    on_channel(
+        app,
+        json!({ "type": "SMS", "name": "Line", "address": "+4520009999", "sendRatePerSecond": rate }),
+        json!({ "phone": "+4520001234" }),
+    )
+    .await
+}
+
+/// A channel created with `input` and an inbound conversation on it from a new contact.
+async fn on_channel(app: &TestApp, input: Value, contact: Value) -> String {
     let token = app.org.token.clone();
     let data = app
         .data(
             &token,
             "mutation($input: CreateChannelInput!) { createChannel(input: $input) { channel { id } userErrors { message } } }",
-            json!({ "input": { "type": "SMS", "name": "Line", "address": "+4520009999", "sendRatePerSecond": rate } }),
+            json!({ "input": input }),
         )
         .await;
+    assert_eq!(data["createChannel"]["userErrors"], json!([]), "{data}");
     let channel = data["createChannel"]["channel"]["id"]
         .as_str()
         .expect("channel")
         .to_string();
-    let contact = fixtures::contact(app, &token, json!({ "phone": "+4520001234" })).await;
+    let contact = fixtures::contact(app, &token, contact).await;
     fixtures::inbound(app, &token, &channel, &contact, "Hello?").await
 }
 
@@ -290,4 +301,185 @@ async fn a_burst_is_sent_at_the_channel_rate_across_two_instances() {
         "sends closer than 1/rate: {gaps:?}"
     );
     assert!(sent[9] - sent[0] >= Duration::milliseconds(1_800));
+}
+
+#[tokio::test]
+async fn emails_follow_the_simulator_too_and_an_outbound_conversation_is_delivered() {
+    let app = workers().await;
+    let conversation = on_channel(
+        &app,
+        json!({ "type": "EMAIL", "name": "Support", "address": "support@acme.test" }),
+        json!({ "email": "ann@example.com" }),
+    )
+    .await;
+    let bounced = send(&app, &conversation, "bounce+ann@example.com", "hi").await;
+    let refused = send(&app, &conversation, "fail+ann@example.com", "hi").await;
+    assert_eq!(
+        steps(&until_status(&app, &bounced, "FAILED").await),
+        [
+            step("QUEUED", None),
+            step("SENT", None),
+            step("FAILED", Some("the message bounced"))
+        ]
+    );
+    assert_eq!(
+        steps(&until_status(&app, &refused, "FAILED").await),
+        [
+            step("QUEUED", None),
+            step("FAILED", Some("the mailbox does not exist"))
+        ]
+    );
+
+    let token = app.org.token.clone();
+    let channel = fixtures::channel(&app, &token, "SMS", "Outreach", "+4520008888").await;
+    let bob = fixtures::contact(&app, &token, json!({ "phone": "+4520002222" })).await;
+    let created = fixtures::create_conversation(
+        &app,
+        &token,
+        json!({ "channelId": channel, "requesterId": bob, "direction": "OUTBOUND", "message": { "text": "Your order shipped" } }),
+    )
+    .await;
+    assert_eq!(created["userErrors"], json!([]), "{created}");
+    let first = created["message"]["id"].as_str().expect("message id");
+    assert_eq!(
+        steps(&until_status(&app, first, "DELIVERED").await),
+        [
+            step("QUEUED", None),
+            step("SENT", None),
+            step("DELIVERED", None)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn messages_that_cannot_go_out_fail_with_a_reason_and_scheduled_ones_wait() {
+    let app = workers().await;
+    let token = app.org.token.clone();
+    let bridged = on_channel(
+        &app,
+        json!({ "type": "SMS", "name": "Bridge", "address": "+4520007777", "provider": "WEBHOOK",
+                "providerSettings": { "url": "https://bridge.example/send" } }),
+        json!({ "phone": "+4520003333" }),
+    )
+    .await;
+    let via_webhook = send(&app, &bridged, "+4520003333", "hi").await;
+    assert_eq!(
+        steps(&until_status(&app, &via_webhook, "FAILED").await),
+        [
+            step("QUEUED", None),
+            step(
+                "FAILED",
+                Some("the channel's webhook provider is not available yet")
+            )
+        ]
+    );
+
+    // The runner's clock stands an hour back: nothing sent now is due.
+    let conversation = line(&app, 100.0).await;
+    let now = Utc::now().trunc_subsecs(6);
+    app.state.clock.set(now - Duration::hours(1));
+    let removed = send(&app, &conversation, "+4520001234", "oops").await;
+    let removal = app
+        .data(
+            &token,
+            "mutation($input: RemoveMessageInput!) { removeMessage(input: $input) { userErrors { message } } }",
+            json!({ "input": { "messageId": removed } }),
+        )
+        .await;
+    assert_eq!(removal["removeMessage"]["userErrors"], json!([]));
+    let at = now + Duration::hours(2);
+    let data = app
+        .data(
+            &token,
+            "mutation($input: SendMessageInput!) { sendMessage(input: $input) { message { id scheduledAt } userErrors { message } } }",
+            json!({ "input": { "conversationId": conversation, "text": "tomorrow", "scheduledAt": at.to_rfc3339() } }),
+        )
+        .await;
+    let scheduled = data["sendMessage"]["message"]["id"]
+        .as_str()
+        .expect("message id")
+        .to_string();
+
+    app.state.clock.set(now + Duration::seconds(1));
+    app.state.jobs.wake();
+    assert_eq!(
+        steps(&until_status(&app, &removed, "FAILED").await),
+        [
+            step("QUEUED", None),
+            step("FAILED", Some("the message was removed before it was sent"))
+        ]
+    );
+    assert_eq!(history_status(&app, &scheduled).await, "QUEUED");
+    assert_eq!(
+        app.count(&format!(
+            "jobs WHERE kind = 'message.deliver' AND status = 'QUEUED' AND CAST(payload AS TEXT) LIKE '%{}%'",
+            uuid_of(&scheduled)
+        ))
+        .await,
+        1
+    );
+    app.state.clock.set(at);
+    app.state.jobs.wake();
+    let message = until_status(&app, &scheduled, "DELIVERED").await;
+    assert_eq!(time(&message["deliveryHistory"][1]["at"]), at);
+}
+
+fn uuid_of(id: &str) -> uuid::Uuid {
+    switchboard::graphql::relay::decode_any_id(id)
+        .expect("decodable id")
+        .1
+}
+
+#[tokio::test]
+async fn a_send_that_keeps_failing_transiently_fails_the_message_after_its_last_attempt() {
+    use switchboard::jobs::NewJob;
+    let app = workers().await;
+    let conversation = line(&app, 100.0).await;
+    // The message is scheduled an hour ahead, so its own job waits; a one-attempt delivery job
+    // for it is due now.
+    let at = Utc::now().trunc_subsecs(6) + Duration::hours(1);
+    let data = app
+        .data(
+            &app.org.token,
+            "mutation($input: SendMessageInput!) { sendMessage(input: $input) { message { id } userErrors { message } } }",
+            json!({ "input": { "conversationId": conversation, "text": "flaky", "to": ["+4520000001"], "scheduledAt": at.to_rfc3339() } }),
+        )
+        .await;
+    let id = data["sendMessage"]["message"]["id"]
+        .as_str()
+        .expect("message id")
+        .to_string();
+    crate::jobs::enqueue(
+        &app,
+        NewJob::new(
+            switchboard::messages::delivery::DELIVER,
+            json!({ "messageId": uuid_of(&id) }),
+        )
+        .attempts(1),
+    )
+    .await;
+    let message = until_status(&app, &id, "FAILED").await;
+    assert_eq!(
+        steps(&message),
+        [
+            step("QUEUED", None),
+            step(
+                "FAILED",
+                Some("carrier temporarily unavailable (gave up after 1 attempts)")
+            )
+        ]
+    );
+    // The message's own job, once due, finds it failed and ends without sending.
+    app.state.clock.set(at);
+    app.state.jobs.wake();
+    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(10);
+    while app
+        .count("jobs WHERE kind = 'message.deliver' AND status = 'SUCCEEDED'")
+        .await
+        < 1
+    {
+        assert!(tokio::time::Instant::now() < deadline, "the job never ran");
+        tokio::time::sleep(StdDuration::from_millis(10)).await;
+    }
+    assert_eq!(steps(&history(&app, &id).await).len(), 2);
 }

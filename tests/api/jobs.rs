@@ -487,3 +487,49 @@ async fn shutdown_releases_a_job_still_running_after_the_grace_period() {
     assert_eq!(summary(&job), ("QUEUED".into(), 0, None));
     assert!(job.lease_owner.is_none() && job.lease_expires_at.is_none());
 }
+
+#[tokio::test]
+async fn succeeded_jobs_are_swept_after_the_retention_period_and_failed_ones_stay() {
+    use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
+    let first = TestApp::spawn_with(|c| {
+        c.job_workers = 1;
+        c.job_poll_ms = 20;
+        c.job_retention_hours = 1;
+    })
+    .await;
+    first
+        .state
+        .jobs
+        .register("test.ok", |_ctx: JobContext| async { Ok(Outcome::Done) });
+    first
+        .state
+        .jobs
+        .register("test.no", |_ctx: JobContext| async {
+            Err::<Outcome, _>(JobError::Permanent("no".into()))
+        });
+    let old = enqueue(&first, NewJob::new("test.ok", json!({}))).await;
+    let recent = enqueue(&first, NewJob::new("test.ok", json!({}))).await;
+    let failed = enqueue(&first, NewJob::new("test.no", json!({}))).await;
+    for (id, status) in [
+        (old, "SUCCEEDED"),
+        (recent, "SUCCEEDED"),
+        (failed, "FAILED"),
+    ] {
+        until(&first, id, |j| j.status == status).await;
+    }
+    let two_hours_ago = Utc::now() - Duration::hours(2);
+    for id in [old, failed] {
+        let mut model = row(&first, id).await.into_active_model();
+        model.finished_at = Set(Some(two_hours_ago));
+        model.update(&first.state.db).await.expect("backdate");
+    }
+    // A new instance sweeps as its runner starts.
+    let second = first.spawn_beside().await;
+    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(10);
+    while second.count("jobs").await != 2 {
+        assert!(tokio::time::Instant::now() < deadline, "never swept");
+        tokio::time::sleep(StdDuration::from_millis(10)).await;
+    }
+    assert_eq!(row(&second, recent).await.status, "SUCCEEDED");
+    assert_eq!(row(&second, failed).await.status, "FAILED");
+}

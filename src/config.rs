@@ -63,6 +63,37 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_ROUTING_SWEEP_SECONDS", default_value_t = 2)]
     pub routing_sweep_seconds: u64,
 
+    /// Jobs this instance runs at once (deliveries and other background work); 0 makes it run
+    /// none (other instances on the same database still do).
+    #[arg(long, env = "SWITCHBOARD_JOB_WORKERS", default_value_t = 4)]
+    pub job_workers: usize,
+
+    /// Milliseconds between looks for due jobs when nothing woke the runner (committed events
+    /// wake it at once; on PostgreSQL those of every instance).
+    #[arg(long, env = "SWITCHBOARD_JOB_POLL_MS", default_value_t = 1_000)]
+    pub job_poll_ms: u64,
+
+    /// Seconds a claimed job's lease lasts; renewed every third of it while the job runs. A job
+    /// whose worker died is claimed again once its lease expired.
+    #[arg(long, env = "SWITCHBOARD_JOB_LEASE_SECONDS", default_value_t = 60)]
+    pub job_lease_seconds: u64,
+
+    /// Milliseconds before a job's first retry; each further retry waits twice as long.
+    #[arg(long, env = "SWITCHBOARD_JOB_BACKOFF_BASE_MS", default_value_t = 1_000)]
+    pub job_backoff_base_ms: u64,
+
+    /// Longest wait between two attempts of a job, in seconds.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_JOB_BACKOFF_MAX_SECONDS",
+        default_value_t = 3_600
+    )]
+    pub job_backoff_max_seconds: u64,
+
+    /// Hours a succeeded job is kept before it is deleted (failed jobs are kept).
+    #[arg(long, env = "SWITCHBOARD_JOB_RETENTION_HOURS", default_value_t = 72)]
+    pub job_retention_hours: u64,
+
     /// Serve GraphiQL at `/graphiql`.
     #[arg(long, env = "SWITCHBOARD_GRAPHIQL", action = ArgAction::Set, default_value_t = true)]
     pub graphiql: bool,
@@ -259,7 +290,8 @@ pub struct Config {
     )]
     pub attachment_types: Vec<String>,
 
-    /// Seconds to wait for in-flight requests on shutdown.
+    /// Seconds to wait for in-flight requests, and for running jobs, on shutdown (jobs still
+    /// running then are stopped and released to run again).
     #[arg(long, env = "SWITCHBOARD_SHUTDOWN_GRACE_SECONDS", default_value_t = 20)]
     pub shutdown_grace_seconds: u64,
 }

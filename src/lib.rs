@@ -22,11 +22,13 @@ pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod idempotency;
+pub mod jobs;
 pub mod live;
 pub mod messages;
 pub mod notes;
 pub mod organizations;
 pub mod presence;
+pub mod providers;
 pub mod queues;
 pub mod ratelimit;
 pub mod routing;
@@ -75,6 +77,8 @@ pub struct AppState {
     pub cohorts: Arc<live::cohort::Cohorts>,
     /// This instance's websocket connections (per-token cap, presence records).
     pub presence: Arc<presence::Registry>,
+    /// Job handlers by kind (tests register their own) and the job runner's wake-up call.
+    pub jobs: Arc<jobs::Jobs>,
 }
 
 /// An assembled server, not yet listening.
@@ -85,6 +89,8 @@ pub struct App {
     pub router: Router,
     /// Background tasks of the event bus, stopped when the server stops.
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The job runner's own pool.
+    jobs_db: DatabaseConnection,
 }
 
 /// Connects to the database, applies migrations and assembles the router.
@@ -118,6 +124,19 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         .await
         .map_err(|e| anyhow::anyhow!("starting the event bus: {e:?}"))?;
     let presence = presence::Registry::new(&config, db.clone(), bus.clone());
+    // The job runner works on its own pool too: two per worker (its handler's and its lease
+    // renewals'), one to claim.
+    let jobs_db = if config.job_workers == 0 {
+        bus_db.clone()
+    } else {
+        db::connect(&Config {
+            db_max_connections: u32::try_from(config.job_workers * 2 + 1).unwrap_or(u32::MAX),
+            ..(*config).clone()
+        })
+        .await?
+    };
+    let jobs = Arc::new(jobs::Jobs::default());
+    messages::delivery::register(&jobs, Arc::new(providers::Providers::default()));
     let state = AppState {
         db,
         config,
@@ -128,6 +147,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         cohorts: Default::default(),
         clock: Default::default(),
         presence,
+        jobs,
     };
     // The router works on the bus's small pool too: its reads are not the requests'.
     tasks.extend(routing::start(
@@ -140,12 +160,15 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         state,
         router,
         tasks,
+        jobs_db,
     })
 }
 
 impl App {
-    /// Serves on `listener` until `shutdown` completes, then drains in-flight requests for at most
-    /// the configured grace period.
+    /// Serves on `listener` and runs jobs until `shutdown` completes, then drains in-flight
+    /// requests and running jobs for at most the configured grace period (jobs still running
+    /// then are released). The job runner lives inside this future: aborting it stops every
+    /// running job at once, as a crash would.
     pub async fn serve(
         self,
         listener: TcpListener,
@@ -156,6 +179,16 @@ impl App {
         let pending = self.expire_pending_periodically();
         let presence = self.presence_heartbeat_periodically();
         let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+        let (jobs_stop, jobs_stop_rx) = tokio::sync::watch::channel(false);
+        let jobs_stop = Arc::new(jobs_stop);
+        let stop_jobs = jobs_stop.clone();
+        let runner = jobs::runner::Runner {
+            jobs: self.state.jobs.clone(),
+            db: self.jobs_db.clone(),
+            config: self.state.config.clone(),
+            clock: self.state.clock.clone(),
+            bus: self.state.bus.clone(),
+        };
         let server = axum::serve(
             listener,
             self.router
@@ -163,16 +196,27 @@ impl App {
         )
         .with_graceful_shutdown(async move {
             shutdown.await;
+            stop_jobs.send_replace(true);
             let _ = stopped_tx.send(());
         });
         let drain = async move {
             let _ = stopped_rx.await;
             tokio::time::sleep(grace).await;
         };
-        tokio::select! {
-            result = server => result?,
-            () = drain => tracing::warn!("shutdown grace period over; dropping open connections"),
-        }
+        let http = async {
+            let result = tokio::select! {
+                result = server => result,
+                () = drain => {
+                    tracing::warn!("shutdown grace period over; dropping open connections");
+                    Ok(())
+                }
+            };
+            // However serving ended, the runner stops claiming now.
+            jobs_stop.send_replace(true);
+            result
+        };
+        let (served, ()) = tokio::join!(http, runner.run(jobs_stop_rx));
+        served?;
         for task in [statistics, pending, presence]
             .into_iter()
             .flatten()
@@ -181,6 +225,7 @@ impl App {
             task.abort();
         }
         self.state.presence.release_all().await;
+        self.jobs_db.close().await?;
         self.state.db.clone().close().await?;
         Ok(())
     }

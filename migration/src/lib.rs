@@ -15,6 +15,7 @@ mod m20261123_000009_inbox;
 mod m20261123_000010_search;
 mod m20261123_000011_presence;
 mod m20261124_000012_routing;
+mod m20261124_000013_jobs;
 mod m20261124_000014_templates;
 mod m20261124_000015_webhooks;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000010_search::Migration),
             Box::new(m20261123_000011_presence::Migration),
             Box::new(m20261124_000012_routing::Migration),
+            Box::new(m20261124_000013_jobs::Migration),
             Box::new(m20261124_000014_templates::Migration),
             Box::new(m20261124_000015_webhooks::Migration),
         ]

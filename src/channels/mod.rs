@@ -3,6 +3,7 @@
 
 pub mod graphql;
 pub mod service;
+pub mod throttle;
 
 /// The medium of a channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

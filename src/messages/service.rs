@@ -112,7 +112,8 @@ fn addresses(list: &[String]) -> Option<serde_json::Value> {
     (!list.is_empty()).then(|| json!(list))
 }
 
-/// Appends a message to `conversation`: stores it with its first delivery status, moves the
+/// Appends a message to `conversation`: stores it with its first delivery status (and for a
+/// `QUEUED` outbound message its delivery job), moves the
 /// conversation's last-message, first-response, waiting and count columns, reopens a pending or
 /// closed conversation on an inbound message, and records `MESSAGE_ADDED`. Returns the message and
 /// the updated conversation.
@@ -218,6 +219,12 @@ pub async fn append<C: ConnectionTrait>(
             )
             .exec(conn)
             .await?;
+    }
+    if new.direction == Direction::Outbound
+        && message.delivery_status == DeliveryStatus::Queued.as_str()
+    {
+        // Sent by a job that exists if and only if this message commits.
+        crate::jobs::enqueue(conn, super::delivery::delivery_job(&message)).await?;
     }
     let subject = Subject::new(SUBJECT, conversation.id);
     events::record(

@@ -118,6 +118,9 @@ impl TestApp {
         config.routing_sweep_seconds = 0;
         // No presence heartbeat either: presence tests run the sweep with the time they choose.
         config.presence_heartbeat_seconds = 0;
+        // No job workers: tests that see outbound messages `QUEUED` must not race a delivery.
+        // Job and delivery tests turn them on.
+        config.job_workers = 0;
         configure(&mut config);
         let org = TestOrg {
             token: String::new(),
@@ -239,6 +242,14 @@ impl TestApp {
     pub fn begin_shutdown(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
+        }
+    }
+
+    /// Stops the server and its job runner at once, as a crash would: running job handlers are
+    /// dropped mid-job, nothing is released.
+    pub fn crash(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
         }
     }
 

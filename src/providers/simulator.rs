@@ -1,0 +1,182 @@
+//! The built-in simulator: deterministic outcomes chosen by the recipient address, so delivery
+//! statuses, retries, delays and failures can be exercised end to end without a carrier.
+//!
+//! Phone numbers (SMS, WhatsApp, voice), by their last four digits:
+//! - `0000`: refused at once, permanently: "the number is not in service".
+//! - `0001`: transient "carrier temporarily unavailable" on the first two attempts, then sent and
+//!   delivered.
+//! - `0002`: sent, delivered [`DELAY`] later.
+//! - `0003`: sent, then failed at once: "the handset is unreachable".
+//! - anything else: sent, then delivered at once.
+//!
+//! Email addresses, by the local part's prefix before `+`: `fail+…@` (permanent "the mailbox
+//! does not exist"), `retry+…@` (like `0001`), `delay+…@` (like `0002`), `bounce+…@` (sent, then
+//! failed: "the message bounced"); any other address is delivered at once.
+//!
+//! With several recipients the first one with a special address (in `to`, `cc`, `bcc` order)
+//! decides; messages without recipients (chat) are delivered at once. The provider message id
+//! is `sim-` and the message id, so a repeated send is the same send.
+
+use chrono::Duration;
+
+use super::{Accepted, Outbound, Provider, Report, SendError, SendFuture};
+
+/// How long after the send a delayed delivery (`0002`, `delay+`) is reported.
+pub const DELAY: Duration = Duration::seconds(60);
+
+/// Attempts that fail transiently for `0001` and `retry+` before the send works.
+pub const TRANSIENT_FAILURES: i32 = 2;
+
+/// The simulator.
+pub struct Simulator;
+
+/// What the simulator does with a recipient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Behaviour {
+    Refuse,
+    Flaky,
+    Delay,
+    FailAfterSend,
+    Deliver,
+}
+
+fn behaviour(address: &str) -> Behaviour {
+    if let Some((local, _domain)) = address.split_once('@') {
+        let prefix = local.split_once('+').map(|(p, _)| p.to_ascii_lowercase());
+        return match prefix.as_deref() {
+            Some("fail") => Behaviour::Refuse,
+            Some("retry") => Behaviour::Flaky,
+            Some("delay") => Behaviour::Delay,
+            Some("bounce") => Behaviour::FailAfterSend,
+            _ => Behaviour::Deliver,
+        };
+    }
+    let digits: String = address.chars().filter(char::is_ascii_digit).collect();
+    match digits.get(digits.len().saturating_sub(4)..) {
+        Some("0000") => Behaviour::Refuse,
+        Some("0001") => Behaviour::Flaky,
+        Some("0002") => Behaviour::Delay,
+        Some("0003") => Behaviour::FailAfterSend,
+        _ => Behaviour::Deliver,
+    }
+}
+
+/// The outcome of sending `message`.
+pub fn outcome(message: &Outbound) -> Result<Accepted, SendError> {
+    let email = message.to.iter().any(|a| a.contains('@'));
+    let decides = message
+        .to
+        .iter()
+        .chain(&message.cc)
+        .chain(&message.bcc)
+        .map(|a| behaviour(a))
+        .find(|b| *b != Behaviour::Deliver)
+        .unwrap_or(Behaviour::Deliver);
+    let accepted = |report: Report, after: Duration| Accepted {
+        provider_message_id: format!("sim-{}", message.message_id),
+        report: Some((report, after)),
+    };
+    match decides {
+        Behaviour::Refuse if email => {
+            Err(SendError::Permanent("the mailbox does not exist".into()))
+        }
+        Behaviour::Refuse => Err(SendError::Permanent("the number is not in service".into())),
+        Behaviour::Flaky if message.attempt <= TRANSIENT_FAILURES => Err(SendError::Transient(
+            "carrier temporarily unavailable".into(),
+        )),
+        Behaviour::Delay => Ok(accepted(Report::Delivered, DELAY)),
+        Behaviour::FailAfterSend if email => Ok(accepted(
+            Report::Failed("the message bounced".into()),
+            Duration::zero(),
+        )),
+        Behaviour::FailAfterSend => Ok(accepted(
+            Report::Failed("the handset is unreachable".into()),
+            Duration::zero(),
+        )),
+        Behaviour::Flaky | Behaviour::Deliver => Ok(accepted(Report::Delivered, Duration::zero())),
+    }
+}
+
+impl Provider for Simulator {
+    fn name(&self) -> &'static str {
+        "simulator"
+    }
+
+    fn send<'a>(
+        &'a self,
+        message: &'a Outbound,
+        _settings: &'a serde_json::Value,
+    ) -> SendFuture<'a> {
+        Box::pin(async move { outcome(message) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn to(address: &str, attempt: i32) -> Result<Accepted, SendError> {
+        outcome(&Outbound {
+            to: vec![address.into()],
+            attempt,
+            ..Outbound::default()
+        })
+    }
+
+    fn report(result: Result<Accepted, SendError>) -> Result<(Report, i64), SendError> {
+        result.map(|a| {
+            let (report, after) = a.report.unwrap_or((Report::Delivered, Duration::zero()));
+            (report, after.num_seconds())
+        })
+    }
+
+    #[test]
+    fn outcomes_follow_the_recipient() {
+        let failed = |r: &str| Report::Failed(r.into());
+        assert_eq!(
+            report(to("+4520000000", 1)),
+            Err(SendError::Permanent("the number is not in service".into()))
+        );
+        assert_eq!(
+            report(to("+4520000001", 2)),
+            Err(SendError::Transient(
+                "carrier temporarily unavailable".into()
+            ))
+        );
+        assert_eq!(report(to("+4520000001", 3)), Ok((Report::Delivered, 0)));
+        assert_eq!(report(to("+4520000002", 1)), Ok((Report::Delivered, 60)));
+        assert_eq!(
+            report(to("+4520000003", 1)),
+            Ok((failed("the handset is unreachable"), 0))
+        );
+        assert_eq!(report(to("+4520001234", 1)), Ok((Report::Delivered, 0)));
+        assert_eq!(
+            report(to("fail+x@example.com", 1)),
+            Err(SendError::Permanent("the mailbox does not exist".into()))
+        );
+        assert_eq!(
+            report(to("Retry+x@example.com", 1)),
+            Err(SendError::Transient(
+                "carrier temporarily unavailable".into()
+            ))
+        );
+        assert_eq!(
+            report(to("delay+x@example.com", 1)),
+            Ok((Report::Delivered, 60))
+        );
+        assert_eq!(
+            report(to("bounce+x@example.com", 1)),
+            Ok((failed("the message bounced"), 0))
+        );
+        assert_eq!(report(to("ann@example.com", 1)), Ok((Report::Delivered, 0)));
+        assert_eq!(
+            report(outcome(&Outbound {
+                to: vec!["ann@example.com".into()],
+                bcc: vec!["fail+audit@example.com".into()],
+                attempt: 1,
+                ..Outbound::default()
+            })),
+            Err(SendError::Permanent("the mailbox does not exist".into()))
+        );
+    }
+}

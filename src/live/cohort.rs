@@ -103,7 +103,11 @@ pub struct Member {
     /// In a resumed cohort, the position in the history of the next result this member needs,
     /// when it is behind.
     behind: Option<usize>,
+    /// Unique per member ever (a connection may reuse a subscription id).
+    serial: u64,
 }
+
+static SERIALS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Member {
     /// A member on `connection` with subscription `id`.
@@ -114,6 +118,7 @@ impl Member {
             dialect,
             out,
             behind: None,
+            serial: SERIALS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 }
@@ -167,16 +172,23 @@ impl History {
             && HISTORY_TOTAL.load(std::sync::atomic::Ordering::Relaxed) <= TOTAL_HISTORY_BYTES
     }
 
+    /// Bytes counted for a result: its payload and the frames it may keep.
+    fn cost(sent: &Sent) -> usize {
+        sent.payload.len() * (1 + KEPT_FRAMES) + 128 * KEPT_FRAMES
+    }
+
     fn push(&mut self, sent: Sent) {
-        self.bytes += sent.payload.len();
-        HISTORY_TOTAL.fetch_add(sent.payload.len(), std::sync::atomic::Ordering::Relaxed);
+        let cost = Self::cost(&sent);
+        self.bytes += cost;
+        HISTORY_TOTAL.fetch_add(cost, std::sync::atomic::Ordering::Relaxed);
         self.results.push_back(sent);
     }
 
     fn pop(&mut self) -> Option<Sent> {
         let sent = self.results.pop_front()?;
-        self.bytes -= sent.payload.len();
-        HISTORY_TOTAL.fetch_sub(sent.payload.len(), std::sync::atomic::Ordering::Relaxed);
+        let cost = Self::cost(&sent);
+        self.bytes -= cost;
+        HISTORY_TOTAL.fetch_sub(cost, std::sync::atomic::Ordering::Relaxed);
         self.base += 1;
         Some(sent)
     }
@@ -188,14 +200,18 @@ impl Drop for History {
     }
 }
 
-/// One result as sent: its payload and the frames made of it (one per subscription id).
+/// Frames kept per result (for the first subscription ids asked); others are made when sent.
+const KEPT_FRAMES: usize = 2;
+
+/// One result as sent: its payload and the frames made of it for the first few subscription ids
+/// (clients mostly number subscriptions alike, so members share them).
 struct Sent {
     payload: Arc<str>,
     frames: Vec<(Dialect, String, Message)>,
 }
 
 impl Sent {
-    /// The frame of this result for subscription `id`, made once per id.
+    /// The frame of this result for subscription `id`.
     fn frame(&mut self, dialect: Dialect, id: &str) -> Message {
         if let Some((_, _, message)) = self
             .frames
@@ -205,7 +221,10 @@ impl Sent {
             return message.clone();
         }
         let message = frame(dialect, id, "next", Some(&self.payload));
-        self.frames.push((dialect, id.to_string(), message.clone()));
+        // Within what the history counts for it ([`History::cost`]).
+        if self.frames.len() < KEPT_FRAMES && id.len() <= 64 {
+            self.frames.push((dialect, id.to_string(), message.clone()));
+        }
         message
     }
 }
@@ -442,14 +461,18 @@ impl Cohorts {
 
 impl Cohort {
     /// Removes member `id` of `connection`; the cohort stops once it has no members.
-    pub fn leave(&self, connection: u64, id: &str) {
+    /// Whether it was a member (it is not once the cohort ended).
+    pub fn leave(&self, connection: u64, id: &str) -> bool {
         let mut members = lock(&self.members);
+        let before = members.list.len();
         members
             .list
             .retain(|m| !(m.connection == connection && m.id == id));
+        let was = members.list.len() < before;
         if members.list.is_empty() {
             self.emptied.notify_one();
         }
+        was
     }
 
     /// Runs the subscription and shares each result with the members, until it ends or the
@@ -492,11 +515,12 @@ impl Cohort {
         self.catch_up().await;
         let mut members = lock(&self.members);
         members.closed = true;
+        members.history = None;
         for member in members.list.drain(..) {
             member.out.finished(&member.id);
             let _ = member
                 .out
-                .offer(frame(member.dialect, &member.id, "complete", None));
+                .offer_control(frame(member.dialect, &member.id, "complete", None));
         }
     }
 
@@ -604,12 +628,7 @@ impl Cohort {
                             .and_then(|i| history.results.get_mut(i))
                     {
                         let message = sent.frame(member.dialect, &member.id);
-                        stuck = Some((
-                            member.connection,
-                            member.id.clone(),
-                            member.out.clone(),
-                            message,
-                        ));
+                        stuck = Some((member.serial, position, member.out.clone(), message));
                     }
                     true
                 });
@@ -622,7 +641,7 @@ impl Cohort {
                 }
                 if progressed { None } else { stuck }
             };
-            let Some((connection, id, out, message)) = stuck else {
+            let Some((serial, position, out, message)) = stuck else {
                 tokio::task::yield_now().await;
                 continue;
             };
@@ -632,15 +651,13 @@ impl Cohort {
                 if let Some(member) = members
                     .list
                     .iter_mut()
-                    .find(|m| m.connection == connection && m.id == id)
+                    .find(|m| m.serial == serial && m.behind == Some(position))
                 {
-                    member.behind = member.behind.map(|position| position + 1);
+                    member.behind = Some(position + 1);
                 }
             } else {
                 // Gone, or closed as a slow consumer.
-                members
-                    .list
-                    .retain(|m| !(m.connection == connection && m.id == id));
+                members.list.retain(|m| m.serial != serial);
                 if members.list.is_empty() {
                     self.emptied.notify_one();
                 }

@@ -153,6 +153,12 @@ struct Queue {
     room_at: usize,
 }
 
+/// How long closing may wait for a client that does not read.
+const CLOSE_PATIENCE: Duration = Duration::from_secs(1);
+
+/// Control frames that may wait beyond the limit ([`OutSink::offer_control`]).
+const CONTROL_ALLOWANCE: usize = 16;
+
 /// Queued frames kept beyond this after a burst are given back once the queue drains.
 const KEPT_CAPACITY: usize = 8;
 
@@ -259,9 +265,12 @@ pub struct OutSink {
 }
 
 impl OutSink {
-    /// Queues a message of the protocol engine (see [`Self::observe`]).
+    /// Queues a message of the protocol engine (see [`Self::observe`]); the engine waited for
+    /// room first ([`EngineSink`]), and what cohorts queued meanwhile may take it: the control
+    /// allowance covers that.
     fn push(&self, item: Message) -> Result<(), axum::Error> {
-        self.queue(self.observe(item)).map_err(axum::Error::new)
+        self.queue_within(self.observe(item), self.max_queued + CONTROL_ALLOWANCE)
+            .map_err(axum::Error::new)
     }
 
     /// Queues `frame` for the client; `false` when the connection is gone or was just closed as
@@ -328,13 +337,26 @@ impl OutSink {
         }
     }
 
+    /// Queues a control frame (`complete`, an answer of the protocol engine): it may go up to
+    /// [`CONTROL_ALLOWANCE`] frames over the limit, so that a client keeping up with a replay
+    /// that filled its queue is not closed for it.
+    pub fn offer_control(&self, frame: Message) -> bool {
+        self.queue_within(Out::Frame(frame), self.max_queued + CONTROL_ALLOWANCE)
+            .is_ok()
+    }
+
     /// Queues `out` unless the client's queue is full.
     fn try_queue(&self, out: Out) -> Queued {
+        self.try_queue_within(out, self.max_queued)
+    }
+
+    /// Queues `out` unless `limit` frames wait.
+    fn try_queue_within(&self, out: Out, limit: usize) -> Queued {
         let mut queue = lock(&self.shared.queue);
         if queue.ended {
             return Queued::Gone;
         }
-        if queue.frames.len() >= self.max_queued {
+        if queue.frames.len() >= limit {
             return Queued::Full(out);
         }
         queue.frames.push_back(out);
@@ -345,7 +367,12 @@ impl OutSink {
 
     /// Queues `out` without waiting; a full queue closes the connection as a slow consumer.
     fn queue(&self, out: Out) -> Result<(), &'static str> {
-        match self.try_queue(out) {
+        self.queue_within(out, self.max_queued)
+    }
+
+    /// Queues `out` unless `limit` frames wait, which closes the connection as a slow consumer.
+    fn queue_within(&self, out: Out, limit: usize) -> Result<(), &'static str> {
+        match self.try_queue_within(out, limit) {
             Queued::Yes => Ok(()),
             Queued::Gone => Err("closed"),
             Queued::Full(_) => {
@@ -531,10 +558,20 @@ async fn write(mut sink: SplitSink<WebSocket, Message>, shared: Arc<Shared>, pin
     let mut pings = tokio::time::interval_at(Instant::now() + ping, ping);
     pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        // A ping when it is time, even while frames keep waiting (a long replay).
+        if futures_util::FutureExt::now_or_never(pings.tick()).is_some() {
+            tokio::select! {
+                biased;
+                () = shared.closing.notified() => break,
+                sent = sink.send(Message::Ping(Default::default())) => if sent.is_err() { break },
+            }
+        }
         let frame = match shared.next() {
             Next::Send(Out::Frame(frame)) => frame,
             Next::Send(Out::Close(code, reason)) => {
-                let _ = sink.send(close_frame(code, reason)).await;
+                // A client that does not read cannot hold the connection open.
+                let _ = tokio::time::timeout(CLOSE_PATIENCE, sink.send(close_frame(code, reason)))
+                    .await;
                 break;
             }
             Next::Stop => break,
@@ -554,7 +591,7 @@ async fn write(mut sink: SplitSink<WebSocket, Message>, shared: Arc<Shared>, pin
     }
     lock(&shared.queue).ended = true;
     shared.room.notify_waiters();
-    let _ = sink.close().await;
+    let _ = tokio::time::timeout(CLOSE_PATIENCE, sink.close()).await;
 }
 
 pin_project_lite::pin_project! {
@@ -637,6 +674,9 @@ impl futures_util::Stream for Incoming {
             ));
             match verdict {
                 Verdict::Subscribe(id, payload) => {
+                    // The id is free (the rules checked): an entry for it is of a cohort that
+                    // ended.
+                    this.memberships.joined.remove(&id);
                     let sharing = this.sharing.as_ref();
                     if let Some((sharing, principal)) =
                         sharing.and_then(|s| Some((s, s.principal.get()?)))
@@ -658,12 +698,16 @@ impl futures_util::Stream for Incoming {
                     return Poll::Ready(Some(Ok(frame)));
                 }
                 Verdict::Stop(id) => {
+                    // A cohort that ended completed its members itself: the id may since
+                    // belong to a subscription of the engine.
                     let Some(cohort) = this.memberships.joined.remove(&id) else {
                         return Poll::Ready(Some(Ok(frame)));
                     };
-                    cohort.leave(this.memberships.connection, &id);
+                    if !cohort.leave(this.memberships.connection, &id) {
+                        return Poll::Ready(Some(Ok(frame)));
+                    }
                     let complete = super::cohort::complete_frame(*this.dialect, &id);
-                    if !this.out.offer(complete) {
+                    if !this.out.offer_control(complete) {
                         return Poll::Ready(None);
                     }
                 }
@@ -831,13 +875,13 @@ mod tests {
     #[tokio::test]
     async fn a_client_that_does_not_read_is_closed_once_its_queue_is_full() {
         let sink = sink(2);
-        sink.push(Message::Text("1".into())).unwrap();
-        sink.push(Message::Text("2".into())).unwrap();
+        assert!(sink.offer(Message::Text("1".into())));
+        assert!(sink.offer(Message::Text("2".into())));
         assert!(
             lock(&sink.shared.queue).close.is_none(),
             "nothing closed while under the limit"
         );
-        assert!(sink.push(Message::Text("3".into())).is_err());
+        assert!(!sink.offer(Message::Text("3".into())));
         // The close goes first; only what fitted was queued: the server holds at most the limit.
         let mut sent = Vec::new();
         while let Next::Send(out) = sink.shared.next() {
@@ -881,6 +925,22 @@ mod tests {
         let engine = third.await.unwrap().unwrap();
         assert_eq!(lock(&out.shared.queue).frames.len(), 1);
         drop(engine);
+    }
+
+    #[tokio::test]
+    async fn control_frames_may_go_a_little_over_the_limit() {
+        let sink = sink(2);
+        assert!(sink.offer(Message::Text("1".into())));
+        assert!(sink.offer(Message::Text("2".into())));
+        for _ in 0..CONTROL_ALLOWANCE {
+            assert!(sink.offer_control(Message::Text("complete".into())));
+        }
+        assert!(lock(&sink.shared.queue).close.is_none());
+        assert!(!sink.offer_control(Message::Text("complete".into())));
+        assert_eq!(
+            lock(&sink.shared.queue).close.as_ref().map(|c| c.0),
+            Some(4413)
+        );
     }
 
     #[tokio::test]

@@ -112,6 +112,20 @@ fn default_value(text: &str) -> Option<String> {
     Some(out)
 }
 
+/// Appends `text` to `out` with `& < > " '` escaped.
+fn escape_html(text: &str, out: &mut String) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+}
+
 /// Parses `source`.
 pub fn parse(source: &str) -> Result<Template, ParseError> {
     let mut pieces = Vec::new();
@@ -195,7 +209,22 @@ impl Template {
     /// The text with each variable replaced by its value in `variables` (a JSON object, nested
     /// by the path's dots); every variable that cannot be rendered is returned.
     pub fn render(&self, variables: &serde_json::Value) -> Result<String, Vec<Unrenderable>> {
+        self.render_as(variables, false)
+    }
+
+    /// As [`Self::render`], for HTML: values and defaults are HTML-escaped (the template's own
+    /// markup is kept), so a contact's name cannot inject markup.
+    pub fn render_html(&self, variables: &serde_json::Value) -> Result<String, Vec<Unrenderable>> {
+        self.render_as(variables, true)
+    }
+
+    fn render_as(
+        &self,
+        variables: &serde_json::Value,
+        html: bool,
+    ) -> Result<String, Vec<Unrenderable>> {
         let mut out = String::new();
+        let mut value_out = String::new();
         let mut failed = Vec::new();
         for piece in &self.pieces {
             match piece {
@@ -204,12 +233,15 @@ impl Template {
                     let value = path
                         .split('.')
                         .try_fold(variables, |at, segment| at.get(segment));
+                    value_out.clear();
                     match (value, default) {
-                        (Some(serde_json::Value::String(s)), _) => out.push_str(s),
-                        (Some(serde_json::Value::Number(n)), _) => out.push_str(&n.to_string()),
-                        (Some(serde_json::Value::Bool(b)), _) => out.push_str(&b.to_string()),
+                        (Some(serde_json::Value::String(s)), _) => value_out.push_str(s),
+                        (Some(serde_json::Value::Number(n)), _) => {
+                            value_out.push_str(&n.to_string())
+                        }
+                        (Some(serde_json::Value::Bool(b)), _) => value_out.push_str(&b.to_string()),
                         (None | Some(serde_json::Value::Null), Some(default)) => {
-                            out.push_str(default)
+                            value_out.push_str(default)
                         }
                         (None | Some(serde_json::Value::Null), None) => {
                             let missing = Unrenderable::Missing(path.clone());
@@ -223,6 +255,11 @@ impl Template {
                                 failed.push(not_text);
                             }
                         }
+                    }
+                    if html {
+                        escape_html(&value_out, &mut out);
+                    } else {
+                        out.push_str(&value_out);
                     }
                 }
             }
@@ -261,6 +298,20 @@ mod tests {
             .render(&json!({ "contact": { "firstName": "Ada" }, "order": { "id": 7 }, "status": "late", "n": 1.5, "ok": true }))
             .unwrap();
         assert_eq!(text, "Hi Ada, order 7 is late. {{literal}} 1.5 true");
+    }
+
+    #[test]
+    fn html_rendering_escapes_values_but_not_the_templates_markup() {
+        let template = parse("<p>Hi {{ name }} {{ x | \"<b>\" }}</p>").unwrap();
+        let variables = json!({ "name": "<img src=x onerror=\"alert('1')\"> & co" });
+        assert_eq!(
+            template.render_html(&variables).unwrap(),
+            "<p>Hi &lt;img src=x onerror=&quot;alert(&#39;1&#39;)&quot;&gt; &amp; co &lt;b&gt;</p>"
+        );
+        assert_eq!(
+            template.render(&variables).unwrap(),
+            "<p>Hi <img src=x onerror=\"alert('1')\"> & co <b></p>"
+        );
     }
 
     #[test]

@@ -675,7 +675,12 @@ pub fn render_model(template: template::Model, variables: &Value) -> AppResult<R
     let mut failed: Vec<(&str, Unrenderable)> = Vec::new();
     let mut part = |field: &'static str, source: Option<&str>| -> Option<String> {
         let parsed = language::parse(source?).ok()?;
-        match parsed.render(variables) {
+        let rendered = if field == "html" {
+            parsed.render_html(variables)
+        } else {
+            parsed.render(variables)
+        };
+        match rendered {
             Ok(text) => Some(text),
             Err(errors) => {
                 failed.extend(errors.into_iter().map(|e| (field, e)));

@@ -146,7 +146,7 @@ pub struct SubscriptionPatch {
 pub fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
+            let [a, b, c, _] = v4.octets();
             v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
@@ -155,17 +155,25 @@ pub fn is_private(ip: IpAddr) -> bool {
                 || v4.is_broadcast()
                 || (a == 100 && (64..128).contains(&b))
                 || a == 0
+                || a >= 240
+                || (a == 198 && (18..20).contains(&b))
+                || (a == 192 && b == 0 && c == 0)
         }
         IpAddr::V6(v6) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_private(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            let segments = v6.segments();
+            let first = segments[0];
+            // NAT64 (64:ff9b::/96, 64:ff9b:1::/48) reaches IPv4 addresses.
+            let nat64 = first == 0x0064 && segments[1] == 0xff9b;
             v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
+                || nat64
                 || (first & 0xfe00) == 0xfc00
                 || (first & 0xffc0) == 0xfe80
+                || (first & 0xffc0) == 0xfec0
         }
     }
 }
@@ -618,16 +626,59 @@ pub async fn latest_by_event_type(
     Ok(latest)
 }
 
-fn client() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            // A redirect could lead anywhere, a private address included.
+/// Resolves host names to their public addresses only: the connection goes to an address that
+/// was checked, whatever the name resolves to at another moment (DNS rebinding).
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let public: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|address| !is_private(address.ip()))
+                .collect();
+            if public.is_empty() {
+                return Err(format!("{host} has no public address").into());
+            }
+            let addresses: reqwest::dns::Addrs = Box::new(public.into_iter());
+            Ok(addresses)
+        })
+    }
+}
+
+/// The HTTP client: no redirects (they could lead anywhere); unless private addresses are
+/// allowed, names resolve to public addresses only.
+fn client(allow_private: bool) -> &'static reqwest::Client {
+    static OPEN: OnceLock<reqwest::Client> = OnceLock::new();
+    static PUBLIC: OnceLock<reqwest::Client> = OnceLock::new();
+    let build = |public_only: bool| {
+        let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("Switchboard-Webhooks/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default()
-    })
+            .user_agent(concat!("Switchboard-Webhooks/", env!("CARGO_PKG_VERSION")));
+        if public_only {
+            builder = builder.dns_resolver(std::sync::Arc::new(PublicOnly));
+        }
+        builder.build().unwrap_or_default()
+    };
+    if allow_private {
+        OPEN.get_or_init(|| build(false))
+    } else {
+        PUBLIC.get_or_init(|| build(true))
+    }
+}
+
+/// The first [`SNIPPET_BYTES`] of a response's body (the rest is not read).
+async fn snippet(mut response: reqwest::Response) -> String {
+    let mut bytes = Vec::new();
+    while bytes.len() < SNIPPET_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    bytes.truncate(SNIPPET_BYTES);
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// What one attempt got.
@@ -658,7 +709,7 @@ async fn post(
     };
     let id = format!("msg_{}", delivery_id.simple());
     let timestamp = Utc::now().timestamp();
-    let mut request = client()
+    let mut request = client(config.webhook_allow_private_addresses)
         .post(url)
         .timeout(Duration::from_secs(config.webhook_timeout_seconds.max(1)))
         .header("content-type", "application/json")
@@ -683,11 +734,9 @@ async fn post(
     match request.body(body.to_vec()).send().await {
         Ok(response) => {
             let status = response.status().as_u16();
-            let bytes = response.bytes().await.unwrap_or_default();
-            let cut = &bytes[..bytes.len().min(SNIPPET_BYTES)];
             Outcome {
                 status_code: Some(status),
-                snippet: Some(String::from_utf8_lossy(cut).into_owned()),
+                snippet: Some(snippet(response).await),
                 error: None,
                 latency: started.elapsed(),
             }
@@ -839,6 +888,11 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "198.18.0.1",
+            "240.0.0.1",
+            "192.0.0.8",
+            "fec0::1",
         ] {
             assert!(is_private(private.parse().unwrap()), "{private}");
         }

@@ -157,43 +157,38 @@ pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
 
 static CLOCK_TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
 
-/// Resident memory of process `pid` in bytes (`VmRSS` of `/proc/<pid>/status`).
+/// Resident memory of process `pid` in bytes (`VmRSS`).
 pub fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("cannot read /proc/{pid}/status"))?;
-    let line = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .context("/proc/<pid>/status has no VmRSS")?;
-    let kib = line
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse::<u64>()
-        .context("VmRSS is not a number of kB")?;
-    Ok(kib * 1024)
+    status_kib(pid, &["VmRSS:"]).map(|v| v[0])
 }
 
 /// The resident memory of process `pid` by kind: (anonymous, file-backed) bytes (`RssAnon`,
 /// `RssFile` of `/proc/<pid>/status`); the heap is in the first, mapped files (the database's
 /// memory map) in the second.
 pub fn rss_parts(pid: u32) -> anyhow::Result<(u64, u64)> {
+    status_kib(pid, &["RssAnon:", "RssFile:"]).map(|v| (v[0], v[1]))
+}
+
+/// The `kB` fields `names` of `/proc/<pid>/status`, in bytes, in order.
+fn status_kib(pid: u32, names: &[&str]) -> anyhow::Result<Vec<u64>> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("cannot read /proc/{pid}/status"))?;
-    let field = |name: &str| -> anyhow::Result<u64> {
-        let line = status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .with_context(|| format!("/proc/<pid>/status has no {name}"))?;
-        let kib = line
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse::<u64>()
-            .with_context(|| format!("{name} is not a number of kB"))?;
-        Ok(kib * 1024)
-    };
-    Ok((field("RssAnon:")?, field("RssFile:")?))
+    names
+        .iter()
+        .map(|name| {
+            let line = status
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .with_context(|| format!("/proc/<pid>/status has no {name}"))?;
+            let kib = line
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .with_context(|| format!("{name} is not a number of kB"))?;
+            Ok(kib * 1024)
+        })
+        .collect()
 }
 
 /// Raises this process's soft limit of open files to its hard limit; returns (soft, hard).

@@ -18,7 +18,7 @@
 //! recognise run alone, through the protocol engine.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_graphql::parser::types::{
@@ -32,6 +32,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::guard::{Dialect, OutSink};
+use super::lock;
 use crate::AppState;
 use crate::auth::Principal;
 use crate::graphql::context::RequestCtx;
@@ -69,13 +70,6 @@ pub const CATCH_UP_PATIENCE: Duration = super::guard::ROOM_PATIENCE;
 
 /// Results queued for one member behind per catch-up pass (the members' lock is held).
 const CATCH_UP_BATCH: usize = 64;
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    match mutex.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
-    }
-}
 
 /// What makes subscriptions identical.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]

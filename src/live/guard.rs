@@ -23,6 +23,8 @@ use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::lock;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
@@ -161,13 +163,6 @@ const CONTROL_ALLOWANCE: usize = 16;
 
 /// Queued frames kept beyond this after a burst are given back once the queue drains.
 const KEPT_CAPACITY: usize = 8;
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    match mutex.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
-    }
-}
 
 impl Shared {
     fn running(&self) -> MutexGuard<'_, HashSet<String>> {
@@ -562,7 +557,7 @@ async fn write(mut sink: SplitSink<WebSocket, Message>, shared: Arc<Shared>, pin
         if futures_util::FutureExt::now_or_never(pings.tick()).is_some() {
             tokio::select! {
                 biased;
-                () = shared.closing.notified() => break,
+                () = shared.closing.notified() => continue,
                 sent = sink.send(Message::Ping(Default::default())) => if sent.is_err() { break },
             }
         }
@@ -582,10 +577,11 @@ async fn write(mut sink: SplitSink<WebSocket, Message>, shared: Arc<Shared>, pin
             },
         };
         // A client that stopped reading blocks the send: a close request still ends the
-        // connection (the socket is dropped, unsent frames with it).
+        // connection (its close frame goes next, waiting at most `CLOSE_PATIENCE`; unsent
+        // frames are dropped).
         tokio::select! {
             biased;
-            () = shared.closing.notified() => break,
+            () = shared.closing.notified() => continue,
             sent = sink.send(frame) => if sent.is_err() { break },
         }
     }

@@ -10,3 +10,12 @@ pub mod typing;
 pub mod ws;
 
 pub use bus::EventBus;
+
+/// Locks `mutex`, taking over a poisoned one (the state it guards stays consistent: every
+/// critical section of this module leaves it whole).
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}

@@ -604,25 +604,41 @@ pub async fn attempts(
         .await?)
 }
 
-/// The latest delivery of each event type a subscription delivered (Dixa's delivery status).
+/// The latest delivery of each event type a subscription delivered (Dixa's delivery status),
+/// by event type: one statement, whatever the log's length.
 pub async fn latest_by_event_type(
     db: &DatabaseConnection,
     org_id: Uuid,
     subscription_id: Uuid,
 ) -> AppResult<Vec<delivery::Model>> {
-    let all = tenancy::in_org::<delivery::Entity>(org_id)
+    use sea_orm::sea_query::{Expr, ExprTrait as _, Query};
+    let newest = Query::select()
+        .column(delivery::Column::EventType)
+        .expr(Expr::col(delivery::Column::CreatedAt).max())
+        .from(delivery::Entity)
+        .and_where(Expr::col(delivery::Column::SubscriptionId).eq(subscription_id))
+        .group_by_col(delivery::Column::EventType)
+        .to_owned();
+    let rows = tenancy::in_org::<delivery::Entity>(org_id)
         .filter(delivery::Column::SubscriptionId.eq(subscription_id))
-        .order_by_desc(delivery::Column::CreatedAt)
+        .filter(
+            Expr::tuple([
+                Expr::col(delivery::Column::EventType),
+                Expr::col(delivery::Column::CreatedAt),
+            ])
+            .in_subquery(newest),
+        )
+        .order_by_asc(delivery::Column::EventType)
         .order_by_desc(delivery::Column::Id)
         .all(db)
         .await?;
-    let mut latest: Vec<delivery::Model> = Vec::new();
-    for d in all {
-        if !latest.iter().any(|l| l.event_type == d.event_type) {
-            latest.push(d);
+    // Two deliveries of one type in the same instant: the later id.
+    let mut latest: Vec<delivery::Model> = Vec::with_capacity(rows.len());
+    for row in rows {
+        if latest.last().is_none_or(|l| l.event_type != row.event_type) {
+            latest.push(row);
         }
     }
-    latest.sort_by(|a, b| a.event_type.cmp(&b.event_type));
     Ok(latest)
 }
 

@@ -31,6 +31,7 @@ pub mod presence;
 pub mod providers;
 pub mod queues;
 pub mod ratelimit;
+pub mod responders;
 pub mod routing;
 pub mod search;
 pub mod tags;

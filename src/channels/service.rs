@@ -223,7 +223,7 @@ impl BusinessHours {
 
 /// Checks and normalises business hours (days Monday first, intervals by opening time; days
 /// without intervals dropped).
-fn check_hours(errors: &mut Errors, hours: BusinessHours) -> BusinessHours {
+pub(crate) fn check_hours(errors: &mut Errors, hours: BusinessHours) -> BusinessHours {
     let timezone = errors.timezone("businessHours.timezone", &hours.timezone);
     let mut days: Vec<BusinessDay> = Vec::new();
     for (d, day) in hours.days.into_iter().enumerate() {

@@ -84,6 +84,8 @@ pub enum Node {
     ActivityLogEntry(ActivityLogEntry),
     /// A message template variant.
     Template(crate::templates::graphql::Template),
+    /// An auto-responder.
+    AutoResponder(crate::responders::graphql::AutoResponder),
 }
 
 /// Largest list `nodes(ids:)` takes.
@@ -168,6 +170,10 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option<N
             .load::<entity::template::Entity>(uuid)
             .await?
             .map(|m| Node::Template(crate::templates::graphql::Template(m))),
+        "AutoResponder" if principal.require(Permission::WorkConversations).is_ok() => app
+            .load::<entity::auto_responder::Entity>(uuid)
+            .await?
+            .map(|m| Node::AutoResponder(crate::responders::graphql::AutoResponder(m))),
         "ActivityLogEntry" if principal.require(Permission::WorkConversations).is_ok() => app
             .load::<entity::event::Entity>(uuid)
             .await?
@@ -228,6 +234,7 @@ pub struct Query(
     crate::routing::graphql::RoutingQuery,
     crate::routing::graphql::QueueStatsQuery,
     crate::templates::graphql::TemplateQuery,
+    crate::responders::graphql::ResponderQuery,
     crate::webhooks::graphql::WebhookQuery,
 );
 
@@ -252,6 +259,7 @@ pub struct Mutation(
     TypingMutation,
     crate::routing::graphql::RoutingMutation,
     crate::templates::graphql::TemplateMutation,
+    crate::responders::graphql::ResponderMutation,
     crate::webhooks::graphql::WebhookMutation,
     PresenceMutation,
 );

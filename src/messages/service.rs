@@ -251,6 +251,27 @@ pub async fn append<C: ConnectionTrait>(
         )
         .await?;
     }
+    if new.direction == Direction::Inbound
+        && let Party::Contact(contact_id) = new.author
+    {
+        // Auto-responders and SMS consent keywords answer in this transaction.
+        let first = conversation.message_count == 1;
+        let replied = crate::responders::service::on_inbound(
+            conn,
+            &conversation,
+            &message,
+            contact_id,
+            first,
+        )
+        .await?;
+        if replied {
+            // The conversation as the reply left it.
+            use sea_orm::EntityTrait;
+            let id = conversation.id;
+            let current = conversation::Entity::find_by_id(id).one(conn).await?;
+            return Ok((message, current.unwrap_or(conversation)));
+        }
+    }
     Ok((message, conversation))
 }
 

@@ -27,6 +27,7 @@ mod notes;
 mod ops;
 mod presence;
 mod queues;
+mod responders;
 mod routing;
 mod schema;
 mod search;

@@ -288,16 +288,19 @@ pub enum DeliveryStatus {
     Read,
     /// Could not be delivered.
     Failed,
+    /// A scheduled message canceled before it was due.
+    Canceled,
 }
 
 impl DeliveryStatus {
     /// All statuses, in the order a message moves through them.
-    pub const ALL: [DeliveryStatus; 5] = [
+    pub const ALL: [DeliveryStatus; 6] = [
         DeliveryStatus::Queued,
         DeliveryStatus::Sent,
         DeliveryStatus::Delivered,
         DeliveryStatus::Read,
         DeliveryStatus::Failed,
+        DeliveryStatus::Canceled,
     ];
 
     /// Stored name.
@@ -308,6 +311,7 @@ impl DeliveryStatus {
             DeliveryStatus::Delivered => "DELIVERED",
             DeliveryStatus::Read => "READ",
             DeliveryStatus::Failed => "FAILED",
+            DeliveryStatus::Canceled => "CANCELED",
         }
     }
 
@@ -320,11 +324,13 @@ impl DeliveryStatus {
     }
 
     /// Whether a message in this status may move to `next`: forward only (queued, sent,
-    /// delivered, read), and to failed from queued or sent.
+    /// delivered, read), to failed from queued or sent, to canceled from queued.
     pub fn may_become(self, next: DeliveryStatus) -> bool {
         use DeliveryStatus::*;
         match (self, next) {
-            (Failed, _) | (Read, _) => false,
+            (Failed | Read | Canceled, _) => false,
+            (Queued, Canceled) => true,
+            (_, Canceled) => false,
             (Queued | Sent, Failed) => true,
             (_, Failed) => false,
             (from, to) => (to as u8) > (from as u8),
@@ -1241,6 +1247,41 @@ pub async fn remove(
         &updated,
         event_types::MESSAGE_REMOVED,
         json!({}),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Cancels a scheduled outbound message that is not yet due (AGENT): its delivery status
+/// becomes `CANCELED` (recorded in its history, `MESSAGE_STATUS_CHANGED`) and it is never sent.
+/// Any other message is refused with `INVALID_STATE`.
+pub async fn cancel_scheduled(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    message_id: Uuid,
+) -> AppResult<message::Model> {
+    principal.require(Permission::WorkConversations)?;
+    let txn = db::begin_write(db).await?;
+    let current = find(&txn, principal.org_id, message_id, "messageId").await?;
+    let now = Utc::now();
+    let due = current.scheduled_at.is_none_or(|at| at <= now);
+    if current.direction != Direction::Outbound.as_str()
+        || current.delivery_status != DeliveryStatus::Queued.as_str()
+        || due
+    {
+        return Err(AppError::invalid(
+            "messageId",
+            UserErrorCode::InvalidState,
+            "only a scheduled message that is not yet due can be canceled",
+        ));
+    }
+    let updated = record_delivery_status(
+        &txn,
+        current,
+        DeliveryStatus::Canceled,
+        Some("canceled before it was due".into()),
+        now,
     )
     .await?;
     txn.commit().await?;

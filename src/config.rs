@@ -189,6 +189,15 @@ pub struct Config {
     )]
     pub webhook_timeout_seconds: u64,
 
+    /// Password for the SMTP channels whose `providerSettings.username` is set (secrets are never
+    /// stored in provider settings). Unset: those channels send without authentication.
+    #[arg(long, env = "SWITCHBOARD_SMTP_PASSWORD", hide_env_values = true)]
+    pub smtp_password: Option<String>,
+
+    /// Seconds an SMTP server has for each step of a send (connect, each command).
+    #[arg(long, env = "SWITCHBOARD_SMTP_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub smtp_timeout_seconds: u64,
+
     /// Messages the server queues for one websocket client before closing it as a slow consumer
     /// (4413).
     #[arg(long, env = "SWITCHBOARD_WS_MAX_QUEUED", default_value_t = 1_024)]

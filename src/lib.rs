@@ -22,6 +22,7 @@ pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod idempotency;
+pub mod ingest;
 pub mod jobs;
 pub mod live;
 pub mod messages;
@@ -136,7 +137,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         .await?
     };
     let jobs = Arc::new(jobs::Jobs::default());
-    messages::delivery::register(&jobs, Arc::new(providers::Providers::default()));
+    messages::delivery::register(&jobs, Arc::new(providers::Providers::new(config.clone())));
     let state = AppState {
         db,
         config,

@@ -471,7 +471,7 @@ fn check_settings(errors: &mut Errors, provider: Provider, settings: &Value) {
                 );
             }
             if let Some(username) = map.get("username")
-                && !username.as_str().is_some_and(|u| !u.trim().is_empty())
+                && username.as_str().is_none_or(|u| u.trim().is_empty())
             {
                 errors.add(
                     "providerSettings.username",

@@ -266,10 +266,13 @@ async fn the_webhook_provider_fails_on_4xx_with_the_reason_and_retries_5xx() {
     );
 }
 
-/// What the SMTP server received: the envelope and the data of each mail.
+/// One mail as the SMTP server received it: `MAIL FROM`, the accepted `RCPT TO`s, the data.
+type Mail = (String, Vec<String>, String);
+
+/// What the SMTP server received.
 #[derive(Clone, Debug, Default)]
 struct Mailbox {
-    mails: Arc<Mutex<Vec<(String, Vec<String>, String)>>>,
+    mails: Arc<Mutex<Vec<Mail>>>,
 }
 
 /// An SMTP server on a loopback port speaking just enough SMTP; `refuse` is a recipient it

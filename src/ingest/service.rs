@@ -203,8 +203,12 @@ pub fn message_ids(value: &str) -> Vec<String> {
         rest = &rest[start + end + 1..];
     }
     let trimmed = value.trim();
-    if ids.is_empty() && !trimmed.is_empty() && !trimmed.contains(char::is_whitespace) {
-        ids.push(format!("<{}>", trimmed.trim_matches(['<', '>'])));
+    if ids.is_empty()
+        && !trimmed.is_empty()
+        && !trimmed.contains(['<', '>'])
+        && !trimmed.contains(char::is_whitespace)
+    {
+        ids.push(format!("<{trimmed}>"));
     }
     ids
 }

@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use entity::{channel, conversation, message};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, QueryFilter, Set,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -142,6 +142,11 @@ async fn deliver(ctx: JobContext, providers: Arc<Providers>) -> JobResult {
         }
         tokio::time::sleep(wait).await;
     }
+    let (in_reply_to, references) = if channel.channel_type == ChannelType::Email.as_str() {
+        thread_of(&ctx.db, &message).await?
+    } else {
+        (None, Vec::new())
+    };
     let outbound = Outbound {
         message_id: id,
         channel_type: ChannelType::parse(&channel.channel_type),
@@ -156,6 +161,8 @@ async fn deliver(ctx: JobContext, providers: Arc<Providers>) -> JobResult {
         channel_id: channel.id,
         signing_secret: channel.ingest_secret.clone(),
         message_id_header: message.message_id_header.clone(),
+        in_reply_to,
+        references,
     };
     match provider.send(&outbound, &channel.provider_settings).await {
         Ok(accepted) => {
@@ -196,6 +203,34 @@ async fn deliver(ctx: JobContext, providers: Arc<Providers>) -> JobResult {
         }
         Err(SendError::Transient(reason)) => Err(JobError::Transient(reason)),
     }
+}
+
+/// Most `Message-ID`s an outbound email references.
+const MAX_REFERENCES: u64 = 20;
+
+/// The email thread before `message`: the latest earlier `Message-ID` of its conversation (the
+/// mail it answers) and the earlier ones, oldest first (at most [`MAX_REFERENCES`], the latest).
+async fn thread_of(
+    db: &DatabaseConnection,
+    message: &message::Model,
+) -> AppResult<(Option<String>, Vec<String>)> {
+    let earlier = message::Entity::find()
+        .filter(message::Column::OrgId.eq(message.org_id))
+        .filter(message::Column::ConversationId.eq(message.conversation_id))
+        .filter(message::Column::MessageIdHeader.is_not_null())
+        .filter(message::Column::CreatedAt.lte(message.created_at))
+        .filter(message::Column::Id.ne(message.id))
+        .order_by_desc(message::Column::CreatedAt)
+        .order_by_desc(message::Column::Id)
+        .limit(MAX_REFERENCES)
+        .all(db)
+        .await?;
+    let mut references: Vec<String> = earlier
+        .into_iter()
+        .filter_map(|m| m.message_id_header)
+        .collect();
+    references.reverse();
+    Ok((references.last().cloned(), references))
 }
 
 /// Stores the provider's id of a sent message (for its status callbacks on the ingest

@@ -53,6 +53,10 @@ pub struct Outbound {
     pub signing_secret: Option<String>,
     /// Email `Message-ID` header.
     pub message_id_header: Option<String>,
+    /// Email `In-Reply-To`: the latest earlier message of the conversation with a `Message-ID`.
+    pub in_reply_to: Option<String>,
+    /// Email `References`: the earlier `Message-ID`s of the conversation, oldest first.
+    pub references: Vec<String>,
 }
 
 /// How a delivery ended, as a provider reports it.

@@ -7,7 +7,8 @@
 //! provider settings).
 //!
 //! The mail: `From` the message's sender (the channel's address), `To`, `Cc` (and the `Bcc`
-//! recipients in the envelope only), `Subject`, `Message-ID` (the stored header), and the text
+//! recipients in the envelope only), `Subject`, `Message-ID` (the stored header), `In-Reply-To`
+//! and `References` (the conversation's earlier `Message-ID`s, so mail clients thread), and the text
 //! and/or HTML body (both: `multipart/alternative`). The server's `5xx` answer fails the message
 //! for good with its text as reason; a `4xx` answer, a connection error or a timeout is retried.
 //! Accepted mail is `SENT` with the `Message-ID` as the provider's id (bounces can be reported
@@ -60,6 +61,12 @@ fn mail(message: &Outbound) -> Result<Message, SendError> {
     }
     for bcc in &message.bcc {
         builder = builder.bcc(mailbox(bcc, "a blind copy recipient")?);
+    }
+    if let Some(parent) = &message.in_reply_to {
+        builder = builder.in_reply_to(parent.clone());
+    }
+    if !message.references.is_empty() {
+        builder = builder.references(message.references.join(" "));
     }
     if let Some(subject) = &message.subject {
         builder = builder.subject(subject);

@@ -6,7 +6,8 @@
 //! `webhook_allow_private_addresses`; no redirects).
 //!
 //! The body: `{ type: "message.send", messageId, channelId, channelType, from, to, cc, bcc,
-//! subject, text, html, messageIdHeader, attempt }` (ids are the API's global ids).
+//! subject, text, html, messageIdHeader, inReplyTo, references, attempt }` (ids are the API's
+//! global ids; the last three are email headers, `null`/`[]` otherwise).
 //!
 //! The answer: `2xx` with `{"providerMessageId": "…"}` accepts the message (`SENT`; the bridge
 //! reports `DELIVERED`, `READ` or `FAILED` later on the ingest endpoint with that id); `4xx`
@@ -85,6 +86,8 @@ impl Webhook {
             "text": message.text,
             "html": message.html,
             "messageIdHeader": message.message_id_header,
+            "inReplyTo": message.in_reply_to,
+            "references": message.references,
             "attempt": message.attempt,
         })
         .to_string();

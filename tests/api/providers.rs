@@ -161,7 +161,8 @@ async fn the_webhook_provider_posts_signed_sends_and_takes_status_callbacks_forw
         body,
         json!({ "type": "message.send", "messageId": message, "channelId": channel, "channelType": "SMS",
                 "from": "+4520009999", "to": ["+4520001234"], "cc": [], "bcc": [], "subject": null,
-                "text": "Your order shipped", "html": null, "messageIdHeader": null, "attempt": 1 })
+                "text": "Your order shipped", "html": null, "messageIdHeader": null, "inReplyTo": null,
+                "references": [], "attempt": 1 })
     );
 
     // The carrier reports delivery, then the read; a late DELIVERED is ignored.
@@ -339,13 +340,22 @@ async fn smtp_server(refuse: Option<&'static str>) -> (Mailbox, u16) {
 async fn the_smtp_provider_sends_mail_to_the_channels_server() {
     let app = workers().await;
     let (mailbox, port) = smtp_server(None).await;
-    let (_, _, conversation) = conversation_on(
+    let (channel, secret) = new_channel(
         &app,
         json!({ "type": "EMAIL", "name": "Support", "address": "support@acme.test",
                 "provider": "SMTP", "providerSettings": { "host": "127.0.0.1", "port": port, "tls": "NONE" } }),
-        json!({ "email": "ann@example.com" }),
     )
     .await;
+    // The customer wrote first (through ingest); the answer threads under their mail.
+    let (_, first) = ingest(
+        &app,
+        &channel,
+        &secret,
+        json!({ "type": "message", "providerMessageId": "in-1", "from": "ann@example.com",
+                "subject": "My kettle", "text": "Broken", "messageId": "<m1@example.com>" }),
+    )
+    .await;
+    let conversation = first["conversationId"].as_str().unwrap().to_string();
     let message = send(
         &app,
         json!({ "conversationId": conversation, "emailSubject": "Your kettle", "text": "It is fixed.",
@@ -368,6 +378,8 @@ async fn the_smtp_provider_sends_mail_to_the_channels_server() {
         "Cc: bo@example.com".to_string(),
         "Subject: Your kettle".to_string(),
         format!("Message-ID: <{}@acme.test>", raw.simple()),
+        "In-Reply-To: <m1@example.com>".to_string(),
+        "References: <m1@example.com>".to_string(),
         "Content-Type: multipart/alternative;".to_string(),
         "It is fixed.".to_string(),
         "<p>It is <b>fixed</b>.</p>".to_string(),

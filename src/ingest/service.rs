@@ -518,78 +518,90 @@ pub async fn receive(
     .map_err(ingest_fields)?;
 
     let txn = db::begin_write(db).await?;
-    if let Some(existing) = by_provider_id(&txn, channel, &input.provider_message_id).await? {
-        txn.rollback().await?;
-        return Ok(repeat(existing));
-    }
-    let address = if email {
-        SenderAddress::Email(&sender)
-    } else {
-        SenderAddress::Phone(&sender)
-    };
-    let (contact, new_contact) =
-        find_or_create_by_address(&txn, channel.org_id, address, input.from_name.clone()).await?;
-    let (conversation, new_conversation) =
-        match conversation_to_continue(&txn, channel, &contact, &input).await? {
-            Some(conversation) => (conversation, false),
-            None => {
-                let subject = checked.email_subject.as_deref().map(|s| {
-                    s.chars()
-                        .take(crate::conversations::service::MAX_SUBJECT)
-                        .collect::<String>()
-                });
-                let opening = Opening {
-                    direction: Direction::Inbound,
-                    kind: Kind::Direct,
-                    subject: subject.filter(|_| email),
-                    priority: Priority::Normal,
-                    queue_id: channel.default_queue_id,
-                    assignee_id: None,
-                    at: checked.received_at.unwrap_or(now),
-                };
-                (insert(&txn, None, channel, &contact, opening).await?, true)
-            }
-        };
-    let author_id = (conversation.requester_id != contact.id).then_some(contact.id);
-    let message = append_inbound(
-        &txn,
-        conversation,
-        InboundMessage {
-            conversation_id: Uuid::nil(),
-            text: checked.text,
-            html: checked.html,
-            from: Some(sender.clone()),
-            to: input.to.clone(),
-            email_subject: checked.email_subject.filter(|_| email),
-            external_id: None,
-            received_at: checked.received_at,
-            author_id,
-            provider_message_id: Some((channel.id, input.provider_message_id.clone())),
-            message_id_header: input.message_id.clone().filter(|_| email),
-        },
-        None,
-    )
-    .await
-    .map_err(ingest_fields);
-    let message = match message {
-        Ok(message) => message,
-        Err(error) => {
-            txn.rollback().await?;
-            return Err(error);
+    let result = async {
+        if let Some(existing) = by_provider_id(&txn, channel, &input.provider_message_id).await? {
+            return Ok(repeat(existing));
         }
-    };
-    match txn.commit().await {
-        Ok(()) => Ok(Received {
+        let address = if email {
+            SenderAddress::Email(&sender)
+        } else {
+            SenderAddress::Phone(&sender)
+        };
+        let (contact, new_contact) =
+            find_or_create_by_address(&txn, channel.org_id, address, input.from_name.clone())
+                .await?;
+        let (conversation, new_conversation) =
+            match conversation_to_continue(&txn, channel, &contact, &input).await? {
+                Some(conversation) => (conversation, false),
+                None => {
+                    let subject = checked.email_subject.as_deref().map(|s| {
+                        s.chars()
+                            .take(crate::conversations::service::MAX_SUBJECT)
+                            .collect::<String>()
+                    });
+                    let opening = Opening {
+                        direction: Direction::Inbound,
+                        kind: Kind::Direct,
+                        subject: subject.filter(|_| email),
+                        priority: Priority::Normal,
+                        queue_id: channel.default_queue_id,
+                        assignee_id: None,
+                        at: checked.received_at.unwrap_or(now),
+                    };
+                    (insert(&txn, None, channel, &contact, opening).await?, true)
+                }
+            };
+        let author_id = (conversation.requester_id != contact.id).then_some(contact.id);
+        let message = append_inbound(
+            &txn,
+            conversation,
+            InboundMessage {
+                conversation_id: Uuid::nil(),
+                text: checked.text.clone(),
+                html: checked.html.clone(),
+                from: Some(sender.clone()),
+                to: input.to.clone(),
+                email_subject: checked.email_subject.clone().filter(|_| email),
+                external_id: None,
+                received_at: checked.received_at,
+                author_id,
+                provider_message_id: Some((channel.id, input.provider_message_id.clone())),
+                message_id_header: input.message_id.clone().filter(|_| email),
+            },
+            None,
+        )
+        .await
+        .map_err(ingest_fields)?;
+        Ok(Received {
             message,
             duplicate: false,
             new_conversation,
             new_contact,
-        }),
-        // A concurrent request stored the same provider message id first.
-        Err(error) => match by_provider_id(db, channel, &input.provider_message_id).await? {
-            Some(existing) => Ok(repeat(existing)),
-            None => Err(error.into()),
+        })
+    }
+    .await;
+    let failed = match result {
+        Ok(received) if received.duplicate => {
+            txn.rollback().await?;
+            return Ok(received);
+        }
+        Ok(received) => match txn.commit().await {
+            Ok(()) => return Ok(received),
+            Err(error) => AppError::from(error),
         },
+        Err(error) => {
+            txn.rollback().await?;
+            error
+        }
+    };
+    // A concurrent request may have stored the same provider message id first (the unique index
+    // refused ours): answer with that message.
+    if matches!(failed, AppError::Validation(_)) {
+        return Err(failed);
+    }
+    match by_provider_id(db, channel, &input.provider_message_id).await? {
+        Some(existing) => Ok(repeat(existing)),
+        None => Err(failed),
     }
 }
 

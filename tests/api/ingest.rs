@@ -579,3 +579,45 @@ async fn email_replies_thread_by_in_reply_to_references_or_subject_token() {
     assert_eq!(app.count("conversations").await, 3);
     assert_eq!(app.count("contacts").await, 3);
 }
+
+#[tokio::test]
+async fn concurrent_repeats_of_one_inbound_message_store_it_once() {
+    let app = TestApp::spawn().await;
+    let (channel, secret) = new_channel(
+        &app,
+        json!({ "type": "SMS", "name": "Line", "address": "+4520009999" }),
+    )
+    .await;
+    let body = json!({ "type": "message", "providerMessageId": "same", "from": "+4520001234", "text": "Once" });
+    let answers = futures_util::future::join_all(
+        (0..5).map(|_| ingest(&app, &channel, &secret, body.clone())),
+    )
+    .await;
+    let mut results: Vec<(StatusCode, String)> = answers
+        .iter()
+        .map(|(status, answer)| {
+            (
+                *status,
+                answer["result"].as_str().unwrap_or("?").to_string(),
+            )
+        })
+        .collect();
+    results.sort();
+    assert_eq!(
+        results[0],
+        (StatusCode::OK, "DUPLICATE".to_string()),
+        "{answers:?}"
+    );
+    assert_eq!(
+        results
+            .iter()
+            .filter(|(s, _)| *s == StatusCode::CREATED)
+            .count(),
+        1,
+        "{answers:?}"
+    );
+    let ids: std::collections::HashSet<&Value> =
+        answers.iter().map(|(_, a)| &a["messageId"]).collect();
+    assert_eq!(ids.len(), 1);
+    assert_eq!(app.count("messages").await, 1);
+}

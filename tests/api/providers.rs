@@ -17,6 +17,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use crate::common::TestApp;
 use crate::fixtures;
 use crate::ingest::{ingest, new_channel};
+use crate::live::{connected, next_data, subscribe_to};
 
 const HISTORY: &str = "query($id: ID!) { message(id: $id) { deliveryStatus deliveryReason deliveryHistory { status reason } } }";
 
@@ -165,13 +166,46 @@ async fn the_webhook_provider_posts_signed_sends_and_takes_status_callbacks_forw
                 "references": [], "attempt": 1 })
     );
 
-    // The carrier reports delivery, then the read; a late DELIVERED is ignored.
+    // The carrier reports delivery (seen by messageUpdated), then the read; a late DELIVERED
+    // is ignored.
+    let token = app.org.token.clone();
+    let mut socket = connected(&app, &token).await;
+    subscribe_to(
+        &mut socket,
+        "u",
+        "subscription($c: ID) { messageUpdated(conversationId: $c) { change message { id deliveryStatus } } }",
+        json!({ "c": conversation }),
+    )
+    .await;
+    // The subscription is live once it reports a reaction added after it.
+    let mut live = false;
+    for reaction in ["LIKE", "LOVE", "LOL", "WOW", "SAD"] {
+        app.data(
+            &token,
+            "mutation($input: ReactionInput!) { addReaction(input: $input) { userErrors { message } } }",
+            json!({ "input": { "messageId": message, "reaction": reaction } }),
+        )
+        .await;
+        if tokio::time::timeout(Duration::from_secs(2), next_data(&mut socket, "u"))
+            .await
+            .is_ok()
+        {
+            live = true;
+            break;
+        }
+    }
+    assert!(live, "the subscription never reported a reaction");
     let status = |status: &str| json!({ "type": "status", "providerMessageId": "carrier-1", "status": status });
     let (code, answer) = ingest(&app, &channel, &secret, status("DELIVERED")).await;
     assert_eq!(code, reqwest::StatusCode::OK);
     assert_eq!(
         answer,
         json!({ "result": "UPDATED", "messageId": message, "status": "DELIVERED", "reason": null })
+    );
+    let update = next_data(&mut socket, "u").await;
+    assert_eq!(
+        update["messageUpdated"],
+        json!({ "change": "STATUS_CHANGED", "message": { "id": message, "deliveryStatus": "DELIVERED" } })
     );
     let mut read = status("READ");
     read["at"] = json!(chrono::Utc::now().to_rfc3339());

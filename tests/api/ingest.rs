@@ -621,3 +621,54 @@ async fn concurrent_repeats_of_one_inbound_message_store_it_once() {
     assert_eq!(ids.len(), 1);
     assert_eq!(app.count("messages").await, 1);
 }
+
+#[tokio::test]
+async fn channels_that_cannot_take_inbound_messages_refuse_them_and_store_nothing() {
+    let app = TestApp::spawn().await;
+    let msg = |id: &str, from: &str| json!({ "type": "message", "providerMessageId": id, "from": from, "text": "Hi" });
+    // A chat channel: its widget brings its messages, not the ingest endpoint.
+    let (chat, chat_secret) = new_channel(&app, json!({ "type": "CHAT", "name": "Widget" })).await;
+    let (status, answer) = ingest(&app, &chat, &chat_secret, msg("x-1", "+4520001234")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        answer,
+        json!({ "errors": [{ "message": "inbound messages are recorded on EMAIL, SMS and WHATSAPP channels",
+                "extensions": { "code": "INVALID", "field": "type" } }] })
+    );
+    // An archived channel.
+    let (sms, secret) = new_channel(
+        &app,
+        json!({ "type": "SMS", "name": "Old line", "address": "+4520009999" }),
+    )
+    .await;
+    let archived = app
+        .data(
+            &app.org.token,
+            "mutation($id: ID!) { archiveChannel(input: { id: $id }) { userErrors { code } } }",
+            json!({ "id": sms }),
+        )
+        .await;
+    assert_eq!(archived["archiveChannel"]["userErrors"], json!([]));
+    let (status, answer) = ingest(&app, &sms, &secret, msg("x-2", "+4520001234")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        answer,
+        json!({ "errors": [{ "message": "the channel is archived; it takes no inbound messages",
+                "extensions": { "code": "INVALID_STATE", "field": "channel" } }] })
+    );
+    // A channel without a secret (created before ingest existed) refuses everything.
+    let (email, secret) = new_channel(
+        &app,
+        json!({ "type": "EMAIL", "name": "Mail", "address": "mail@acme.test" }),
+    )
+    .await;
+    app.sql("UPDATE channels SET ingest_secret = NULL").await;
+    let (status, answer) = ingest(&app, &email, &secret, msg("x-3", "ann@example.com")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        answer,
+        json!({ "errors": [{ "message": "the channel has no ingest secret yet: an admin gives it one with rotateChannelIngestSecret",
+                "extensions": { "code": "UNAUTHENTICATED" } }] })
+    );
+    assert_eq!(stored(&app).await, (0, 0, 0));
+}

@@ -137,7 +137,18 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         .await?
     };
     let jobs = Arc::new(jobs::Jobs::default());
+    let clock: Arc<clock::Clock> = Default::default();
     messages::delivery::register(&jobs, Arc::new(providers::Providers::new(config.clone())));
+    webhooks::dispatch::register(&jobs);
+    tasks.push(
+        webhooks::dispatch::Waker {
+            db: bus_db.clone(),
+            bus: bus.clone(),
+            jobs: jobs.clone(),
+            clock: clock.clone(),
+        }
+        .start(),
+    );
     let state = AppState {
         db,
         config,
@@ -146,7 +157,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         metrics,
         bus,
         cohorts: Default::default(),
-        clock: Default::default(),
+        clock,
         presence,
         jobs,
     };

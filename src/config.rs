@@ -189,6 +189,15 @@ pub struct Config {
     )]
     pub webhook_timeout_seconds: u64,
 
+    /// Password for the SMTP channels whose `providerSettings.username` is set (secrets are never
+    /// stored in provider settings). Unset: those channels send without authentication.
+    #[arg(long, env = "SWITCHBOARD_SMTP_PASSWORD", hide_env_values = true)]
+    pub smtp_password: Option<String>,
+
+    /// Seconds an SMTP server has for each step of a send (connect, each command).
+    #[arg(long, env = "SWITCHBOARD_SMTP_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub smtp_timeout_seconds: u64,
+
     /// Seconds between a webhook delivery's attempts after a failure, one per retry
     /// (comma-separated; the default is Standard Webhooks' schedule: 5 s, 5 min, 30 min, 2 h, 5 h,
     /// 10 h, 10 h). A receiver's `Retry-After` may ask for a longer wait (up to a day). When the

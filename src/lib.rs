@@ -22,6 +22,7 @@ pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod idempotency;
+pub mod ingest;
 pub mod jobs;
 pub mod live;
 pub mod messages;
@@ -138,7 +139,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
     };
     let jobs = Arc::new(jobs::Jobs::default());
     let clock: Arc<clock::Clock> = Default::default();
-    messages::delivery::register(&jobs, Arc::new(providers::Providers::default()));
+    messages::delivery::register(&jobs, Arc::new(providers::Providers::new(config.clone())));
     webhooks::dispatch::register(&jobs);
     tasks.push(
         webhooks::dispatch::Waker {

@@ -827,6 +827,7 @@ impl MessageMutation {
                     email_subject: input.email_subject,
                     external_id: input.external_id,
                     received_at: input.received_at,
+                    ..Default::default()
                 };
                 service::record_inbound(app.db(), &app.state.config, principal, inbound).await
             }

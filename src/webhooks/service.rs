@@ -671,7 +671,7 @@ impl reqwest::dns::Resolve for PublicOnly {
 
 /// The HTTP client: no redirects (they could lead anywhere); unless private addresses are
 /// allowed, names resolve to public addresses only.
-fn client(allow_private: bool) -> &'static reqwest::Client {
+pub(crate) fn client(allow_private: bool) -> &'static reqwest::Client {
     static OPEN: OnceLock<reqwest::Client> = OnceLock::new();
     static PUBLIC: OnceLock<reqwest::Client> = OnceLock::new();
     let build = |public_only: bool| {

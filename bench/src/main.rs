@@ -11,6 +11,8 @@
 //!     [--sample-seconds 10] [--connect-concurrency 200] [--drain-seconds 60]
 //!     [--replay-subscribers 1000] [--replay-events 10000] [--replay-timeout 600]
 //!     [--ws-max-queued N] [--event-bus-capacity N]
+//! cargo run --release -p bench -- --scenario webhooks [--webhook-events 10000]
+//!     [--webhook-timeout 600] [--database-url postgres://...]
 //! ```
 //!
 //! The websocket scenarios `fanout` and `replay` (GraphQL subscriptions against a plain
@@ -67,6 +69,7 @@ mod scenario;
 mod send;
 mod server;
 mod stats;
+mod webhooks;
 mod wsclient;
 
 use std::sync::Arc;
@@ -221,6 +224,14 @@ struct Args {
     /// `fanout`, `replay`: the server's `event_bus_capacity` (its default unless given).
     #[arg(long)]
     event_bus_capacity: Option<usize>,
+
+    /// `webhooks`: events committed for the subscription (one delivery each).
+    #[arg(long, default_value_t = 10_000)]
+    webhook_events: usize,
+
+    /// `webhooks`: seconds the deliveries may take before what is missing is counted.
+    #[arg(long, default_value_t = 600.0)]
+    webhook_timeout: f64,
 
     /// Internal: run as the server process of `fanout` and `replay`.
     #[arg(long, hide = true)]
@@ -411,6 +422,32 @@ fn main() -> anyhow::Result<()> {
         .iter()
         .copied()
         .filter(|s| args.scenario.is_empty() || args.scenario.contains(s))
+        .collect();
+    if args.scenario.contains(&Scenario::Webhooks) {
+        let server_runtime = pin::runtime("bench-server", args.server_threads, server_core)?;
+        let client_runtime = pin::runtime("bench-client", args.client_threads, client_core)?;
+        let result = webhooks::run(
+            &server_runtime,
+            &client_runtime,
+            args.database_url.clone(),
+            args.webhook_events,
+            seconds(args.webhook_timeout, "webhook-timeout")?,
+        )?;
+        if args.json {
+            println!("{}", serde_json::to_string(&result)?);
+        } else {
+            print!("{}", webhooks::table(&result));
+        }
+        if !result.valid {
+            bail!("invalid run: webhook deliveries were missing, out of order or not recorded");
+        }
+        if args.scenario.iter().all(|s| *s == Scenario::Webhooks) {
+            return Ok(());
+        }
+    }
+    let scenarios: Vec<Scenario> = scenarios
+        .into_iter()
+        .filter(|s| *s != Scenario::Webhooks)
         .collect();
     let mut live: Vec<Scenario> = args
         .scenario

@@ -836,18 +836,7 @@ pub(crate) async fn settle<C: ConnectionTrait>(
 ) -> AppResult<(delivery::Model, bool)> {
     let succeeded = outcome.succeeded();
     let failure = outcome.failure();
-    attempt::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        org_id: Set(delivery.org_id),
-        delivery_id: Set(delivery.id),
-        attempted_at: Set(now),
-        status_code: Set(outcome.status_code.map(i32::from)),
-        latency_ms: Set(i32::try_from(outcome.latency.as_millis()).unwrap_or(i32::MAX)),
-        response_snippet: Set(outcome.snippet),
-        error: Set(outcome.error),
-    }
-    .insert(txn)
-    .await?;
+    attempt_row(&delivery, &outcome, now).insert(txn).await?;
     let gone = outcome.status_code == Some(410);
     let attempts = delivery.attempts + 1;
     let mut model = delivery.into_active_model();
@@ -908,6 +897,73 @@ pub(crate) async fn settle<C: ConnectionTrait>(
         disabled_now = true;
     }
     Ok((updated, disabled_now))
+}
+
+/// The attempt log's row for `outcome`.
+fn attempt_row(
+    delivery: &delivery::Model,
+    outcome: &Outcome,
+    at: chrono::DateTime<Utc>,
+) -> attempt::ActiveModel {
+    attempt::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        org_id: Set(delivery.org_id),
+        delivery_id: Set(delivery.id),
+        attempted_at: Set(at),
+        status_code: Set(outcome.status_code.map(i32::from)),
+        latency_ms: Set(i32::try_from(outcome.latency.as_millis()).unwrap_or(i32::MAX)),
+        response_snippet: Set(outcome.snippet.clone()),
+        error: Set(outcome.error.clone()),
+    }
+}
+
+/// Records attempts that succeeded (each with its time) in `txn`, in three statements for the
+/// lot: the attempt rows, and the deliveries `SUCCEEDED` (one update per status code answered).
+pub(crate) async fn settle_successes<C: ConnectionTrait>(
+    txn: &C,
+    succeeded: &[(delivery::Model, Outcome, chrono::DateTime<Utc>)],
+) -> AppResult<()> {
+    use sea_orm::sea_query::{Expr, ExprTrait as _};
+    let Some((_, _, last)) = succeeded.last() else {
+        return Ok(());
+    };
+    attempt::Entity::insert_many(
+        succeeded
+            .iter()
+            .map(|(delivery, outcome, at)| attempt_row(delivery, outcome, *at)),
+    )
+    .exec(txn)
+    .await?;
+    let mut by_code: BTreeMap<Option<u16>, Vec<Uuid>> = BTreeMap::new();
+    for (delivery, outcome, _) in succeeded {
+        by_code
+            .entry(outcome.status_code)
+            .or_default()
+            .push(delivery.id);
+    }
+    for (code, ids) in by_code {
+        delivery::Entity::update_many()
+            .col_expr(delivery::Column::Status, Expr::value("SUCCEEDED"))
+            .col_expr(
+                delivery::Column::Attempts,
+                Expr::col(delivery::Column::Attempts).add(1),
+            )
+            .col_expr(
+                delivery::Column::LastStatusCode,
+                Expr::value(code.map(i32::from)),
+            )
+            .col_expr(delivery::Column::LastError, Expr::value(None::<String>))
+            .col_expr(
+                delivery::Column::NextAttemptAt,
+                Expr::value(None::<chrono::DateTime<Utc>>),
+            )
+            .col_expr(delivery::Column::DeliveredAt, Expr::value(Some(*last)))
+            .col_expr(delivery::Column::UpdatedAt, Expr::value(*last))
+            .filter(delivery::Column::Id.is_in(ids))
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Makes one attempt of `delivery` now and records it ([`settle`]). A failure ends it `FAILED`,

@@ -53,6 +53,9 @@ pub mod event_types {
     pub const PENDING_EXPIRED: &str = "CONVERSATION_PENDING_EXPIRED";
     /// Closed. Payload: `reason`.
     pub const CLOSED: &str = "CONVERSATION_CLOSED";
+    /// An inbound conversation closed without a person's reply and without an assignee (Dixa's
+    /// `ConversationAbandoned`); recorded right after its `CONVERSATION_CLOSED`. Payload: `queueId`.
+    pub const ABANDONED: &str = "CONVERSATION_ABANDONED";
     /// Reopened. Payload: `reason` (`MANUAL`, `INBOUND_MESSAGE`).
     pub const REOPENED: &str = "CONVERSATION_REOPENED";
     /// Linked to a parent. Payload: `parentId`, `linkType`.

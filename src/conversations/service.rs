@@ -514,7 +514,18 @@ where
     };
     active.updated_at = Set(Utc::now());
     let updated = active.update(&txn).await?;
+    let abandoned = payload.get("abandoned") == Some(&Value::Bool(true));
     record(&txn, principal, updated.id, event_type, payload).await?;
+    if abandoned {
+        record(
+            &txn,
+            principal,
+            updated.id,
+            event_types::ABANDONED,
+            json!({ "queueId": updated.queue_id }),
+        )
+        .await?;
+    }
     txn.commit().await?;
     Ok(updated)
 }
@@ -703,7 +714,8 @@ pub async fn set_pending(
     .await
 }
 
-/// Closes an open or pending conversation with an optional reason.
+/// Closes an open or pending conversation with an optional reason. An inbound conversation that
+/// no person answered and that has no assignee when it is closed is also recorded as abandoned.
 pub async fn close(
     db: &DatabaseConnection,
     principal: &Principal,
@@ -730,7 +742,13 @@ pub async fn close(
             active.pending_until = Set(None);
             active.closed_at = Set(Some(Utc::now()));
             active.close_reason = Set(reason.clone());
-            Ok(Some(json!({ "reason": reason, "from": current.status })))
+            // Inbound, never answered by a person nor taken by anyone: abandoned.
+            let abandoned = current.direction == "INBOUND"
+                && current.first_response_at.is_none()
+                && current.assignee_id.is_none();
+            Ok(Some(
+                json!({ "reason": reason, "from": current.status, "abandoned": abandoned }),
+            ))
         },
     )
     .await

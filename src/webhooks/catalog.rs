@@ -37,6 +37,10 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
     ),
     ("CONVERSATION_CLOSED", "A conversation was closed."),
     (
+        "CONVERSATION_ABANDONED",
+        "An inbound conversation was closed before anyone answered or took it.",
+    ),
+    (
         "CONVERSATION_REOPENED",
         "A closed or pending conversation was reopened.",
     ),

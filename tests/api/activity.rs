@@ -330,6 +330,8 @@ async fn a_conversation_timeline_lists_every_action_in_order() {
         json!(["UNASSIGNED", owner_email, {}]),
         json!(["PENDING", agent_email, {}]),
         json!(["CLOSED", agent_email, {}]),
+        // Unanswered and unassigned when closed: abandoned.
+        json!(["ABANDONED", agent_email, { "queue": "Billing" }]),
         json!(["REOPENED", agent_email, {}]),
         json!(["LINKED", agent_email, {}]),
         json!(["ARCHIVED", agent_email, {}]),
@@ -351,10 +353,10 @@ async fn a_conversation_timeline_lists_every_action_in_order() {
     assert_eq!(nodes[7]["data"], json!({ "from": "NORMAL", "to": "HIGH" }));
     assert_eq!(
         nodes[13]["data"],
-        json!({ "reason": "solved", "from": "PENDING" })
+        json!({ "reason": "solved", "from": "PENDING", "abandoned": true })
     );
     assert_eq!(
-        nodes[18]["data"],
+        nodes[19]["data"],
         json!({ "ratingType": "CSAT", "score": 5 })
     );
     assert_eq!(nodes[3]["data"]["backdated"], false);

@@ -8,6 +8,7 @@ pub mod activity;
 pub mod anonymization;
 pub mod attachments;
 pub mod auth;
+pub mod broadcasts;
 pub mod channels;
 pub mod cli;
 pub mod clock;
@@ -137,6 +138,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
     };
     let jobs = Arc::new(jobs::Jobs::default());
     messages::delivery::register(&jobs, Arc::new(providers::Providers::default()));
+    broadcasts::service::register(&jobs);
     let state = AppState {
         db,
         config,

@@ -109,7 +109,9 @@ org_scoped!(
     template,
     webhook_subscription,
     webhook_delivery,
-    webhook_attempt
+    webhook_attempt,
+    broadcast,
+    broadcast_recipient
 );
 
 impl OrgScoped for entity::organization::Entity {

@@ -18,6 +18,7 @@ mod m20261124_000012_routing;
 mod m20261124_000013_jobs;
 mod m20261124_000014_templates;
 mod m20261124_000015_webhooks;
+mod m20261125_000017_broadcasts;
 
 pub use m20261123_000010_search::{CONTACT_SEPARATOR, FOLD_FROM, FOLD_TO};
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000013_jobs::Migration),
             Box::new(m20261124_000014_templates::Migration),
             Box::new(m20261124_000015_webhooks::Migration),
+            Box::new(m20261125_000017_broadcasts::Migration),
         ]
     }
 }

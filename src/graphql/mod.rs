@@ -84,6 +84,8 @@ pub enum Node {
     ActivityLogEntry(ActivityLogEntry),
     /// A message template variant.
     Template(crate::templates::graphql::Template),
+    /// A broadcast.
+    Broadcast(crate::broadcasts::graphql::Broadcast),
 }
 
 /// Largest list `nodes(ids:)` takes.
@@ -168,6 +170,10 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option<N
             .load::<entity::template::Entity>(uuid)
             .await?
             .map(|m| Node::Template(crate::templates::graphql::Template(m))),
+        "Broadcast" if principal.require(Permission::ManageRouting).is_ok() => app
+            .load::<entity::broadcast::Entity>(uuid)
+            .await?
+            .map(|m| Node::Broadcast(crate::broadcasts::graphql::Broadcast(m))),
         "ActivityLogEntry" if principal.require(Permission::WorkConversations).is_ok() => app
             .load::<entity::event::Entity>(uuid)
             .await?
@@ -229,6 +235,7 @@ pub struct Query(
     crate::routing::graphql::QueueStatsQuery,
     crate::templates::graphql::TemplateQuery,
     crate::webhooks::graphql::WebhookQuery,
+    crate::broadcasts::graphql::BroadcastQuery,
 );
 
 /// Every mutation of the API.
@@ -254,6 +261,7 @@ pub struct Mutation(
     crate::templates::graphql::TemplateMutation,
     crate::webhooks::graphql::WebhookMutation,
     PresenceMutation,
+    crate::broadcasts::graphql::BroadcastMutation,
 );
 
 /// Every subscription of the API: live updates over websockets (`/graphql/ws`, subprotocols
@@ -266,6 +274,7 @@ pub struct Subscription(
     PresenceSubscription,
     crate::routing::graphql::RoutingSubscription,
     crate::routing::graphql::QueueStatsSubscription,
+    crate::broadcasts::graphql::BroadcastSubscription,
 );
 
 /// The schema type.

@@ -193,7 +193,10 @@ impl MigrationTrait for Migration {
             manager,
             "ix_broadcasts_channel",
             Broadcasts::Table,
-            vec![Broadcasts::ChannelId.into_iden(), Broadcasts::Id.into_iden()],
+            vec![
+                Broadcasts::ChannelId.into_iden(),
+                Broadcasts::Id.into_iden(),
+            ],
             false,
         )
         .await?;
@@ -201,7 +204,14 @@ impl MigrationTrait for Migration {
             ("ix_broadcasts_template", Broadcasts::TemplateId),
             ("ix_broadcasts_created_by", Broadcasts::CreatedBy),
         ] {
-            index(manager, name, Broadcasts::Table, vec![column.into_iden()], false).await?;
+            index(
+                manager,
+                name,
+                Broadcasts::Table,
+                vec![column.into_iden()],
+                false,
+            )
+            .await?;
         }
 
         manager
@@ -217,7 +227,9 @@ impl MigrationTrait for Migration {
                     .col(string(BroadcastRecipients::Status))
                     .col(string_null(BroadcastRecipients::Reason))
                     .col(text_null(BroadcastRecipients::Detail))
-                    .col(timestamp_with_time_zone_null(BroadcastRecipients::RepliedAt))
+                    .col(timestamp_with_time_zone_null(
+                        BroadcastRecipients::RepliedAt,
+                    ))
                     .col(timestamp_with_time_zone(BroadcastRecipients::CreatedAt))
                     .col(timestamp_with_time_zone(BroadcastRecipients::UpdatedAt))
                     .foreign_key(&mut cascade(
@@ -233,7 +245,10 @@ impl MigrationTrait for Migration {
                         (Contacts::Table, Contacts::Id),
                     ))
                     .foreign_key(&mut set_null(
-                        (BroadcastRecipients::Table, BroadcastRecipients::ConversationId),
+                        (
+                            BroadcastRecipients::Table,
+                            BroadcastRecipients::ConversationId,
+                        ),
                         (Conversations::Table, Conversations::Id),
                     ))
                     .foreign_key(&mut set_null(
@@ -280,12 +295,18 @@ impl MigrationTrait for Migration {
         )
         .await?;
         for (name, column) in [
-            ("ix_broadcast_recipients_message", BroadcastRecipients::MessageId),
+            (
+                "ix_broadcast_recipients_message",
+                BroadcastRecipients::MessageId,
+            ),
             (
                 "ix_broadcast_recipients_conversation",
                 BroadcastRecipients::ConversationId,
             ),
-            ("ix_broadcast_recipients_contact", BroadcastRecipients::ContactId),
+            (
+                "ix_broadcast_recipients_contact",
+                BroadcastRecipients::ContactId,
+            ),
             ("ix_broadcast_recipients_org", BroadcastRecipients::OrgId),
         ] {
             index(

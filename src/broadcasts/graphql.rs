@@ -9,7 +9,6 @@ use async_graphql::{
 use chrono::{DateTime, Utc};
 use entity::{broadcast, broadcast_recipient};
 
-
 use super::service::{
     self, Audience, BroadcastFilter, BroadcastInput, BroadcastPatch, RecipientReason,
     RecipientStatus, Status,
@@ -365,11 +364,7 @@ impl Broadcast {
     /// Who created it; null when the user was deleted.
     async fn created_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         Ok(match self.0.created_by {
-            Some(id) => ctx
-                .app()
-                .load::<entity::user::Entity>(id)
-                .await?
-                .map(User),
+            Some(id) => ctx.app().load::<entity::user::Entity>(id).await?.map(User),
             None => None,
         })
     }
@@ -900,8 +895,9 @@ impl BroadcastSubscription {
         #[graphql(desc = "Resume after this event cursor (from an earlier event).")] after: Option<
             String,
         >,
-    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<CampaignProgressEvent>> + use<>>
-    {
+    ) -> async_graphql::Result<
+        impl Stream<Item = async_graphql::Result<CampaignProgressEvent>> + use<>,
+    > {
         let app = ctx.app();
         let principal = app.principal()?.clone();
         principal.require(Permission::ManageRouting)?;
@@ -913,24 +909,30 @@ impl BroadcastSubscription {
         let org_id = principal.org_id;
         let start = start(&db, &app.state.bus, after.as_deref()).await?;
         let app = ctx.data::<Arc<RequestCtx>>()?.clone();
-        Ok(stream(db, start, org_id, app, move |db, event| async move {
-            if event.subject_type != service::SUBJECT || event.subject_id != id {
-                return Ok(None);
-            }
-            let Some(change) = BroadcastChange::of(&event.event_type) else {
-                return Ok(None);
-            };
-            let Some(model) = crate::tenancy::by_id::<broadcast::Entity>(org_id, id)
-                .one(&db)
-                .await?
-            else {
-                return Ok(None);
-            };
-            Ok(Some(CampaignProgressEvent {
-                cursor: encode_cursor(event.seq),
-                change,
-                broadcast: Broadcast(model),
-            }))
-        }))
+        Ok(stream(
+            db,
+            start,
+            org_id,
+            app,
+            move |db, event| async move {
+                if event.subject_type != service::SUBJECT || event.subject_id != id {
+                    return Ok(None);
+                }
+                let Some(change) = BroadcastChange::of(&event.event_type) else {
+                    return Ok(None);
+                };
+                let Some(model) = crate::tenancy::by_id::<broadcast::Entity>(org_id, id)
+                    .one(&db)
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                Ok(Some(CampaignProgressEvent {
+                    cursor: encode_cursor(event.seq),
+                    change,
+                    broadcast: Broadcast(model),
+                }))
+            },
+        ))
     }
 }

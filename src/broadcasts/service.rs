@@ -302,7 +302,8 @@ async fn check<C: ConnectionTrait>(
         Ok(channel) => Some(channel),
         Err(AppError::Validation(found)) => {
             for e in found {
-                errors.add(&e.field.join("."), e.code, e.message);
+                let path = e.field.get(1..).unwrap_or_default().join(".");
+                errors.add(&path, e.code, e.message);
             }
             None
         }
@@ -381,8 +382,7 @@ async fn check<C: ConnectionTrait>(
                     "SMS and WhatsApp messages are plain text; give `text` instead of `html`",
                 );
             }
-            if channel.is_some() && channel_type != Some(ChannelType::Email) && subject.is_some()
-            {
+            if channel.is_some() && channel_type != Some(ChannelType::Email) && subject.is_some() {
                 errors.add(
                     "subject",
                     UserErrorCode::Invalid,
@@ -682,7 +682,10 @@ pub async fn audience_condition<C: ConnectionTrait>(
 /// How many contacts the audience has now.
 async fn audience_size<C: ConnectionTrait>(conn: &C, model: &broadcast::Model) -> AppResult<i64> {
     let condition = audience_condition(conn, model.org_id, &Audience::of(model)).await?;
-    let count = contact::Entity::find().filter(condition).count(conn).await?;
+    let count = contact::Entity::find()
+        .filter(condition)
+        .count(conn)
+        .await?;
     Ok(i64::try_from(count).unwrap_or(i64::MAX))
 }
 
@@ -727,8 +730,8 @@ async fn ready_to_start<C: ConnectionTrait>(conn: &C, model: &broadcast::Model) 
 }
 
 fn expand_job(model: &broadcast::Model, token: Uuid, at: Option<DateTime<Utc>>) -> NewJob {
-    let job = NewJob::new(EXPAND, json!({ "broadcastId": model.id, "token": token }))
-        .org(model.org_id);
+    let job =
+        NewJob::new(EXPAND, json!({ "broadcastId": model.id, "token": token })).org(model.org_id);
     match at {
         Some(at) => job.at(at),
         None => job,
@@ -917,9 +920,8 @@ pub async fn list(
     principal.require(Permission::ManageRouting)?;
     let mut select = tenancy::in_org::<broadcast::Entity>(principal.org_id);
     if !filter.statuses.is_empty() {
-        select = select.filter(
-            broadcast::Column::Status.is_in(filter.statuses.iter().map(|s| s.as_str())),
-        );
+        select = select
+            .filter(broadcast::Column::Status.is_in(filter.statuses.iter().map(|s| s.as_str())));
     }
     if let Some(channel_id) = filter.channel_id {
         select = select.filter(broadcast::Column::ChannelId.eq(channel_id));
@@ -947,9 +949,8 @@ pub async fn recipients(
     let mut select = tenancy::in_org::<broadcast_recipient::Entity>(principal.org_id)
         .filter(broadcast_recipient::Column::BroadcastId.eq(broadcast_id));
     if !statuses.is_empty() {
-        select = select.filter(
-            broadcast_recipient::Column::Status.is_in(statuses.iter().map(|s| s.as_str())),
-        );
+        select = select
+            .filter(broadcast_recipient::Column::Status.is_in(statuses.iter().map(|s| s.as_str())));
     }
     let sort = Sort {
         name: "EXPANDED",
@@ -1103,7 +1104,10 @@ fn decide(
     {
         return Outcome1::Skip(
             RecipientReason::OptedOut,
-            format!("the contact opted out of {} messages", channel_type.as_str()),
+            format!(
+                "the contact opted out of {} messages",
+                channel_type.as_str()
+            ),
         );
     }
     match channel_type {
@@ -1268,8 +1272,7 @@ async fn expand(ctx: JobContext) -> JobResult {
         return Ok(Outcome::Done);
     };
     let status = status_of(&current);
-    if current.job_token != Some(token) || !matches!(status, Status::Scheduled | Status::Sending)
-    {
+    if current.job_token != Some(token) || !matches!(status, Status::Scheduled | Status::Sending) {
         // Paused, cancelled, rescheduled or started again by another job: this one is stale.
         ctx.complete_in(&txn).await?;
         txn.commit().await?;
@@ -1411,7 +1414,11 @@ async fn expand(ctx: JobContext) -> JobResult {
                             &txn,
                             &channel,
                             contact,
-                            if email { rendered.subject.clone() } else { None },
+                            if email {
+                                rendered.subject.clone()
+                            } else {
+                                None
+                            },
                             current.id,
                             created_at,
                         )
@@ -1510,12 +1517,18 @@ async fn cancel_queued(ctx: JobContext) -> JobResult {
                 broadcast_recipient::Column::Status,
                 Expr::value(RecipientStatus::Cancelled.as_str()),
             )
-            .col_expr(broadcast_recipient::Column::Reason, Expr::value(None::<String>))
+            .col_expr(
+                broadcast_recipient::Column::Reason,
+                Expr::value(None::<String>),
+            )
             .col_expr(
                 broadcast_recipient::Column::Detail,
                 Expr::value(Some(CANCELLED_REASON.to_string())),
             )
-            .col_expr(broadcast_recipient::Column::UpdatedAt, Expr::value(Utc::now()))
+            .col_expr(
+                broadcast_recipient::Column::UpdatedAt,
+                Expr::value(Utc::now()),
+            )
             .filter(broadcast_recipient::Column::Id.is_in(ids))
             .exec(&txn)
             .await?;
@@ -1603,11 +1616,7 @@ const PROGRESS_INTERVAL_MS: i64 = 1_000;
 
 /// After a counter moved: completes the broadcast when nothing is left to send, else records
 /// progress (at most once per [`PROGRESS_INTERVAL_MS`], the rest by a trailing job).
-async fn after_change<C: ConnectionTrait>(
-    conn: &C,
-    id: Uuid,
-    at: DateTime<Utc>,
-) -> AppResult<()> {
+async fn after_change<C: ConnectionTrait>(conn: &C, id: Uuid, at: DateTime<Utc>) -> AppResult<()> {
     let Some(current) = broadcast::Entity::find_by_id(id).one(conn).await? else {
         return Ok(());
     };

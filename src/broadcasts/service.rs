@@ -1256,102 +1256,122 @@ async fn open_conversations<C: ConnectionTrait>(
     Ok(rows.into_iter().map(|c| (c.requester_id, c)).collect())
 }
 
-/// One batch of a broadcast's expansion.
-async fn expand(ctx: JobContext) -> JobResult {
-    let id = payload_id(&ctx.job.payload, "broadcastId")?;
-    let token = payload_id(&ctx.job.payload, "token")?;
+/// Moves a scheduled broadcast to `SENDING` (or `FAILED` when it can no longer start) in its own
+/// transaction; `false` when the job is stale or the broadcast failed.
+async fn begin_scheduled(ctx: &JobContext, id: Uuid, token: Uuid) -> Result<bool, JobError> {
     let now = ctx.now();
     let txn = db::begin_write(&ctx.db).await?;
-    let Some(mut current) = broadcast::Entity::find_by_id(id)
+    let Some(current) = broadcast::Entity::find_by_id(id)
         .lock_exclusive()
         .one(&txn)
         .await?
     else {
-        ctx.complete_in(&txn).await?;
-        txn.commit().await?;
+        return Ok(false);
+    };
+    if current.job_token != Some(token) {
+        return Ok(false);
+    }
+    if status_of(&current) != Status::Scheduled {
+        return Ok(status_of(&current) == Status::Sending);
+    }
+    match ready_to_start(&txn, &current).await {
+        Ok(size) => {
+            let mut model = current.into_active_model();
+            model.status = Set(Status::Sending.as_str().into());
+            model.started_at = Set(Some(now));
+            model.audience_size = Set(size);
+            model.updated_at = Set(Utc::now());
+            let updated = model.update(&txn).await?;
+            record(
+                &txn,
+                &updated,
+                None,
+                event_types::STARTED,
+                stats_payload(&updated),
+            )
+            .await?;
+            txn.commit().await?;
+            ctx.committed();
+            Ok(true)
+        }
+        Err(AppError::Validation(errors)) => {
+            let reason = errors
+                .into_iter()
+                .map(|e| e.message)
+                .collect::<Vec<_>>()
+                .join("; ");
+            fail_broadcast(&txn, current, &reason, now).await?;
+            txn.commit().await?;
+            ctx.committed();
+            Ok(false)
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Whether the expansion job holding `token` may still work on broadcast `id`.
+fn current_job(model: &broadcast::Model, token: Uuid) -> bool {
+    model.job_token == Some(token) && status_of(model) == Status::Sending
+}
+
+/// One batch of a broadcast's expansion. The broadcast's row is written last (counters by
+/// increment, guarded by the job's token), so delivery and replies that move its counters
+/// meanwhile never wait for a whole batch, and rows are always locked in the same order
+/// (messages, recipients, then the broadcast); a pause or cancel that took the token first
+/// rolls the batch back.
+async fn expand(ctx: JobContext) -> JobResult {
+    let id = payload_id(&ctx.job.payload, "broadcastId")?;
+    let token = payload_id(&ctx.job.payload, "token")?;
+    let now = ctx.now();
+    let Some(mut current) = broadcast::Entity::find_by_id(id).one(&ctx.db).await? else {
         return Ok(Outcome::Done);
     };
-    let status = status_of(&current);
-    if current.job_token != Some(token) || !matches!(status, Status::Scheduled | Status::Sending) {
-        // Paused, cancelled, rescheduled or started again by another job: this one is stale.
-        ctx.complete_in(&txn).await?;
-        txn.commit().await?;
-        return Ok(Outcome::Done);
-    }
-    if status == Status::Scheduled {
-        match ready_to_start(&txn, &current).await {
-            Ok(size) => {
-                let mut model = current.into_active_model();
-                model.status = Set(Status::Sending.as_str().into());
-                model.started_at = Set(Some(now));
-                model.audience_size = Set(size);
-                model.updated_at = Set(Utc::now());
-                current = model.update(&txn).await?;
-                record(
-                    &txn,
-                    &current,
-                    None,
-                    event_types::STARTED,
-                    stats_payload(&current),
-                )
-                .await?;
-            }
-            Err(AppError::Validation(errors)) => {
-                let reason = errors
-                    .into_iter()
-                    .map(|e| e.message)
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                fail_broadcast(&txn, current, &reason, now).await?;
-                ctx.complete_in(&txn).await?;
-                txn.commit().await?;
-                ctx.committed();
-                return Ok(Outcome::Done);
-            }
-            Err(other) => return Err(other.into()),
+    if status_of(&current) == Status::Scheduled && current.job_token == Some(token) {
+        if !begin_scheduled(&ctx, id, token).await? {
+            return Ok(Outcome::Done);
+        }
+        match broadcast::Entity::find_by_id(id).one(&ctx.db).await? {
+            Some(model) => current = model,
+            None => return Ok(Outcome::Done),
         }
     }
+    if !current_job(&current, token) {
+        // Paused, cancelled, rescheduled or started again by another job: this one is stale.
+        return Ok(Outcome::Done);
+    }
+    let txn = db::begin_write(&ctx.db).await?;
     let channel = match current.channel_id {
         Some(channel_id) => channel::Entity::find_by_id(channel_id).one(&txn).await?,
         None => None,
     };
-    let Some(channel) = channel.filter(|c| c.status == "ACTIVE") else {
-        fail_broadcast(
-            &txn,
-            current,
-            "the channel was archived or deleted while the broadcast was sending",
-            now,
-        )
-        .await?;
-        ctx.complete_in(&txn).await?;
-        txn.commit().await?;
-        ctx.committed();
-        return Ok(Outcome::Done);
-    };
     let template = match current.template_id {
-        Some(template_id) => {
-            match entity::template::Entity::find_by_id(template_id)
+        Some(template_id) => entity::template::Entity::find_by_id(template_id)
+            .one(&txn)
+            .await?
+            .filter(|t| t.archived_at.is_none()),
+        None => Some(body_template(&current)),
+    };
+    let (channel, template) = match (channel.filter(|c| c.status == "ACTIVE"), template) {
+        (Some(channel), Some(template)) => (channel, template),
+        (channel, _) => {
+            let reason = if channel.is_none() {
+                "the channel was archived or deleted while the broadcast was sending"
+            } else {
+                "the template was archived or deleted while the broadcast was sending"
+            };
+            let Some(locked) = broadcast::Entity::find_by_id(id)
+                .lock_exclusive()
                 .one(&txn)
                 .await?
-                .filter(|t| t.archived_at.is_none())
-            {
-                Some(template) => template,
-                None => {
-                    fail_broadcast(
-                        &txn,
-                        current,
-                        "the template was archived or deleted while the broadcast was sending",
-                        now,
-                    )
-                    .await?;
-                    ctx.complete_in(&txn).await?;
-                    txn.commit().await?;
-                    ctx.committed();
-                    return Ok(Outcome::Done);
-                }
-            }
+                .filter(|m| current_job(m, token))
+            else {
+                return Ok(Outcome::Done);
+            };
+            fail_broadcast(&txn, locked, reason, now).await?;
+            txn.commit().await?;
+            ctx.committed();
+            return Ok(Outcome::Done);
         }
-        None => body_template(&current),
     };
     let channel_type = ChannelType::parse(&channel.channel_type);
     let mut shared = Value::Object(shared_variables(&txn, &current).await?);
@@ -1448,19 +1468,29 @@ async fn expand(ctx: JobContext) -> JobResult {
             .exec(&txn)
             .await?;
     }
+    // The broadcast's row last: it is still this job's, or the batch rolls back.
+    let Some(latest) = broadcast::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .filter(|m| current_job(m, token) && m.cursor_contact_id == current.cursor_contact_id)
+    else {
+        txn.rollback().await?;
+        return Ok(Outcome::Done);
+    };
     let total = i64::try_from(contacts.len()).unwrap_or(i64::MAX);
-    let mut model = current.clone().into_active_model();
-    model.cursor_contact_id = Set(contact_ids.last().copied().or(current.cursor_contact_id));
-    model.recipients = Set(current.recipients + total);
-    model.queued = Set(current.queued + queued);
-    model.skipped = Set(current.skipped + skipped);
-    model.failed = Set(current.failed + failed);
+    let mut model = latest.clone().into_active_model();
+    model.cursor_contact_id = Set(contact_ids.last().copied().or(latest.cursor_contact_id));
+    model.recipients = Set(latest.recipients + total);
+    model.queued = Set(latest.queued + queued);
+    model.skipped = Set(latest.skipped + skipped);
+    model.failed = Set(latest.failed + failed);
     model.progress_at = Set(Some(now));
     model.updated_at = Set(Utc::now());
     if finished {
         model.expanded_at = Set(Some(now));
         model.job_token = Set(None);
-        if current.queued + queued == 0 {
+        if latest.queued + queued == 0 {
             model.status = Set(Status::Completed.as_str().into());
             model.completed_at = Set(Some(now));
         }
@@ -1487,39 +1517,38 @@ async fn expand(ctx: JobContext) -> JobResult {
     }
 }
 
-/// Fails the still-queued messages of a cancelled broadcast, [`BATCH`] per transaction.
+/// Fails the still-queued messages of a cancelled broadcast, [`BATCH`] per transaction. Rows are
+/// locked in delivery's order: the messages, their recipients, then the broadcast.
 async fn cancel_queued(ctx: JobContext) -> JobResult {
     let id = payload_id(&ctx.job.payload, "broadcastId")?;
     let now = ctx.now();
     let txn = db::begin_write(&ctx.db).await?;
-    let Some(current) = broadcast::Entity::find_by_id(id)
-        .lock_exclusive()
-        .one(&txn)
-        .await?
-    else {
-        ctx.complete_in(&txn).await?;
-        txn.commit().await?;
-        return Ok(Outcome::Done);
-    };
-    let recipients = broadcast_recipient::Entity::find()
+    let candidates = broadcast_recipient::Entity::find()
         .filter(broadcast_recipient::Column::BroadcastId.eq(id))
         .filter(broadcast_recipient::Column::Status.eq(RecipientStatus::Queued.as_str()))
         .order_by_asc(broadcast_recipient::Column::Id)
         .limit(BATCH)
         .all(&txn)
         .await?;
-    let finished = (recipients.len() as u64) < BATCH;
-    let ids: Vec<Uuid> = recipients.iter().map(|r| r.id).collect();
+    let finished = (candidates.len() as u64) < BATCH;
+    let message_ids: Vec<Uuid> = candidates.iter().filter_map(|r| r.message_id).collect();
+    let messages = if message_ids.is_empty() {
+        Vec::new()
+    } else {
+        entity::message::Entity::find()
+            .filter(entity::message::Column::Id.is_in(message_ids))
+            .filter(entity::message::Column::DeliveryStatus.eq(DeliveryStatus::Queued.as_str()))
+            .lock_exclusive()
+            .all(&txn)
+            .await?
+    };
+    let still_queued: Vec<Uuid> = messages.iter().map(|m| m.id).collect();
     let mut cancelled = 0i64;
-    if !ids.is_empty() {
-        broadcast_recipient::Entity::update_many()
+    if !still_queued.is_empty() {
+        let result = broadcast_recipient::Entity::update_many()
             .col_expr(
                 broadcast_recipient::Column::Status,
                 Expr::value(RecipientStatus::Cancelled.as_str()),
-            )
-            .col_expr(
-                broadcast_recipient::Column::Reason,
-                Expr::value(None::<String>),
             )
             .col_expr(
                 broadcast_recipient::Column::Detail,
@@ -1529,14 +1558,12 @@ async fn cancel_queued(ctx: JobContext) -> JobResult {
                 broadcast_recipient::Column::UpdatedAt,
                 Expr::value(Utc::now()),
             )
-            .filter(broadcast_recipient::Column::Id.is_in(ids))
+            .filter(broadcast_recipient::Column::BroadcastId.eq(id))
+            .filter(broadcast_recipient::Column::MessageId.is_in(still_queued))
+            .filter(broadcast_recipient::Column::Status.eq(RecipientStatus::Queued.as_str()))
             .exec(&txn)
             .await?;
-        let message_ids: Vec<Uuid> = recipients.iter().filter_map(|r| r.message_id).collect();
-        let messages = entity::message::Entity::find()
-            .filter(entity::message::Column::Id.is_in(message_ids))
-            .all(&txn)
-            .await?;
+        cancelled = i64::try_from(result.rows_affected).unwrap_or(i64::MAX);
         for message in messages {
             crate::messages::service::record_delivery_status(
                 &txn,
@@ -1547,23 +1574,24 @@ async fn cancel_queued(ctx: JobContext) -> JobResult {
             )
             .await?;
         }
-        cancelled = i64::try_from(recipients.len()).unwrap_or(i64::MAX);
-        let mut model = current.into_active_model();
-        let queued = model.queued.take().unwrap_or_default();
-        let before = model.cancelled.take().unwrap_or_default();
-        model.queued = Set(std::cmp::max(queued - cancelled, 0));
-        model.cancelled = Set(before + cancelled);
-        model.progress_at = Set(Some(now));
-        model.updated_at = Set(Utc::now());
-        let updated = model.update(&txn).await?;
-        record(
-            &txn,
-            &updated,
-            None,
-            event_types::PROGRESS,
-            stats_payload(&updated),
-        )
-        .await?;
+        use broadcast::Column as B;
+        broadcast::Entity::update_many()
+            .col_expr(B::Queued, Expr::col(B::Queued).sub(cancelled))
+            .col_expr(B::Cancelled, Expr::col(B::Cancelled).add(cancelled))
+            .col_expr(B::ProgressAt, Expr::value(Some(now)))
+            .filter(B::Id.eq(id))
+            .exec(&txn)
+            .await?;
+        if let Some(updated) = broadcast::Entity::find_by_id(id).one(&txn).await? {
+            record(
+                &txn,
+                &updated,
+                None,
+                event_types::PROGRESS,
+                stats_payload(&updated),
+            )
+            .await?;
+        }
     }
     if finished {
         ctx.complete_in(&txn).await?;

@@ -40,6 +40,9 @@ pub enum Scenario {
     /// Subscribers resuming 10,000 events back against the same frames from a plain websocket
     /// (see `live.rs`); only when named.
     Replay,
+    /// A broadcast to `--broadcast-contacts` contacts: time to enqueue and messages per second,
+    /// against plain SQL doing the same writes (see `broadcast.rs`); only when named.
+    Broadcast,
 }
 
 /// What a scenario must reach to meet its target.
@@ -97,6 +100,7 @@ impl Scenario {
             Scenario::Send => "send",
             Scenario::Fanout => "fanout",
             Scenario::Replay => "replay",
+            Scenario::Broadcast => "broadcast",
         }
     }
 
@@ -113,7 +117,7 @@ impl Scenario {
             Scenario::Viewer | Scenario::Contacts => vec![32],
             Scenario::Inbox => vec![1, 32],
             Scenario::Send => vec![1, 8, 64],
-            Scenario::Fanout | Scenario::Replay => Vec::new(),
+            Scenario::Fanout | Scenario::Replay | Scenario::Broadcast => Vec::new(),
         }
     }
 
@@ -200,7 +204,7 @@ impl Scenario {
                     writes: Some(conversations),
                 }
             }
-            Scenario::Fanout | Scenario::Replay => {
+            Scenario::Fanout | Scenario::Replay | Scenario::Broadcast => {
                 anyhow::bail!("{} is not an HTTP scenario", self.name())
             }
         })

@@ -242,6 +242,7 @@ pub fn run(runtime: &tokio::runtime::Runtime, options: Options) -> anyhow::Resul
         "sqlite"
     };
     let result = run_on(runtime, async move {
+        let reference_config = config.clone();
         let app = switchboard::build_app(config)
             .await
             .context("cannot build the app")?;
@@ -327,7 +328,10 @@ pub fn run(runtime: &tokio::runtime::Runtime, options: Options) -> anyhow::Resul
                 bail!("the broadcast failed: {:?}", row.failure_reason);
             }
             if started.elapsed() > options.timeout {
-                bail!("the broadcast did not finish within {:?}: {row:?}", options.timeout);
+                bail!(
+                    "the broadcast did not finish within {:?}: {row:?}",
+                    options.timeout
+                );
             }
             last = Some(row);
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -340,6 +344,8 @@ pub fn run(runtime: &tokio::runtime::Runtime, options: Options) -> anyhow::Resul
             .context("the server panicked")??;
 
         let messages = row.sent;
+        // The server closed its pool: the reference and the checks get their own.
+        let db = switchboard::db::connect(&reference_config).await?;
         let stored = entity::broadcast_recipient::Entity::find()
             .filter(entity::broadcast_recipient::Column::BroadcastId.eq(broadcast_id))
             .filter(entity::broadcast_recipient::Column::MessageId.is_not_null())
@@ -355,7 +361,13 @@ pub fn run(runtime: &tokio::runtime::Runtime, options: Options) -> anyhow::Resul
         let enqueue_seconds = enqueued.unwrap_or_default();
         let sent_seconds = sent.unwrap_or_default();
         let contacts = options.contacts as f64;
-        let per_second = |seconds: f64| if seconds > 0.0 { contacts / seconds } else { 0.0 };
+        let per_second = |seconds: f64| {
+            if seconds > 0.0 {
+                contacts / seconds
+            } else {
+                0.0
+            }
+        };
         let sustained_per_second = sustained(&samples, messages);
         let reference_messages_per_second = per_second(reference_status_seconds);
         let enqueue_per_second = per_second(enqueue_seconds);
@@ -432,7 +444,8 @@ async fn reference(
     })
     .exec(db)
     .await?;
-    let text = "Hi Contact, our spring sale starts today: 20% off everything. Reply STOP to opt out.";
+    let text =
+        "Hi Contact, our spring sale starts today: 20% off everything. Reply STOP to opt out.";
     let mut batches: Vec<(Vec<Uuid>, Vec<Uuid>)> = Vec::new();
     let started = Instant::now();
     for (b, chunk) in contacts.chunks(BATCH).enumerate() {
@@ -604,7 +617,10 @@ async fn reference(
             .await?;
         entity::job::Entity::update_many()
             .col_expr(entity::job::Column::Status, Expr::value("SUCCEEDED"))
-            .col_expr(entity::job::Column::FinishedAt, Expr::value(Some(Utc::now())))
+            .col_expr(
+                entity::job::Column::FinishedAt,
+                Expr::value(Some(Utc::now())),
+            )
             .filter(entity::job::Column::Id.is_in(job_ids))
             .exec(&txn)
             .await?;

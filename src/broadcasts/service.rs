@@ -1064,10 +1064,10 @@ async fn shared_variables<C: ConnectionTrait>(
 }
 
 /// What one contact gets.
-enum Outcome1 {
+enum Decision {
     Skip(RecipientReason, String),
     Fail(RecipientReason, String),
-    Send(crate::templates::service::Rendered),
+    Send(Box<crate::templates::service::Rendered>),
 }
 
 /// The template a broadcast renders: its variant, or its body as a template.
@@ -1096,13 +1096,13 @@ fn decide(
     contact: &contact::Model,
     template: &entity::template::Model,
     shared: &Value,
-) -> Outcome1 {
+) -> Decision {
     if let Some(channel_type) = channel_type
         && consents(contact)
             .iter()
             .any(|c| c.channel == channel_type && c.status == ConsentStatus::OptedOut)
     {
-        return Outcome1::Skip(
+        return Decision::Skip(
             RecipientReason::OptedOut,
             format!(
                 "the contact opted out of {} messages",
@@ -1112,13 +1112,13 @@ fn decide(
     }
     match channel_type {
         Some(ChannelType::Email) if contact.email.is_none() => {
-            return Outcome1::Skip(
+            return Decision::Skip(
                 RecipientReason::NoAddress,
                 "the contact has no email address".into(),
             );
         }
         Some(ChannelType::Sms | ChannelType::Whatsapp) if contact.phone.is_none() => {
-            return Outcome1::Skip(
+            return Decision::Skip(
                 RecipientReason::NoAddress,
                 "the contact has no phone number".into(),
             );
@@ -1135,7 +1135,7 @@ fn decide(
             if channel_type == Some(ChannelType::Sms)
                 && rendered.text.chars().count() > MAX_SMS_CHARS
             {
-                return Outcome1::Fail(
+                return Decision::Fail(
                     RecipientReason::RenderFailed,
                     format!(
                         "the rendered text has {} characters; an SMS may have at most {MAX_SMS_CHARS}",
@@ -1146,14 +1146,14 @@ fn decide(
             if rendered.text.trim().is_empty()
                 && rendered.html.as_deref().is_none_or(|h| h.trim().is_empty())
             {
-                return Outcome1::Fail(
+                return Decision::Fail(
                     RecipientReason::RenderFailed,
                     "the rendered message is empty".into(),
                 );
             }
-            Outcome1::Send(rendered)
+            Decision::Send(Box::new(rendered))
         }
-        Err(AppError::Validation(errors)) => Outcome1::Fail(
+        Err(AppError::Validation(errors)) => Decision::Fail(
             RecipientReason::RenderFailed,
             errors
                 .into_iter()
@@ -1161,7 +1161,7 @@ fn decide(
                 .collect::<Vec<_>>()
                 .join("; "),
         ),
-        Err(other) => Outcome1::Fail(RecipientReason::RenderFailed, other.public_message()),
+        Err(other) => Decision::Fail(RecipientReason::RenderFailed, other.public_message()),
     }
 }
 
@@ -1413,19 +1413,20 @@ async fn expand(ctx: JobContext) -> JobResult {
             updated_at: Set(created_at),
         };
         match decide(channel_type, contact, &template, &shared) {
-            Outcome1::Skip(reason, detail) => {
+            Decision::Skip(reason, detail) => {
                 skipped += 1;
                 row.status = Set(RecipientStatus::Skipped.as_str().into());
                 row.reason = Set(Some(reason.as_str().into()));
                 row.detail = Set(Some(detail));
             }
-            Outcome1::Fail(reason, detail) => {
+            Decision::Fail(reason, detail) => {
                 failed += 1;
                 row.status = Set(RecipientStatus::Failed.as_str().into());
                 row.reason = Set(Some(reason.as_str().into()));
                 row.detail = Set(Some(detail));
             }
-            Outcome1::Send(rendered) => {
+            Decision::Send(rendered) => {
+                let rendered = *rendered;
                 let email = channel_type == Some(ChannelType::Email);
                 let conversation = match conversations.remove(&contact.id) {
                     Some(conversation) => conversation,

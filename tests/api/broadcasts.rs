@@ -407,8 +407,37 @@ async fn a_broadcast_reaches_its_deduplicated_audience_with_messages_rendered_pe
         paused["userErrors"][0]["message"],
         "the broadcast is COMPLETED: only a SENDING broadcast can be paused"
     );
-    assert_eq!(get(&app, &id).await["status"], "COMPLETED");
+    // Nor changed or deleted.
+    let changed = app
+        .data(
+            &lead,
+            "mutation($input: UpdateBroadcastInput!) { updateBroadcast(input: $input) { broadcast { id } userErrors { field message code } } }",
+            json!({ "input": { "id": id, "name": "Renamed" } }),
+        )
+        .await;
+    assert_eq!(
+        changed["updateBroadcast"],
+        json!({ "broadcast": null, "userErrors": [{ "field": ["input", "id"], "code": "INVALID_STATE",
+            "message": "the broadcast is COMPLETED: only a DRAFT or SCHEDULED broadcast can be changed" }] })
+    );
+    let deleted = app
+        .data(
+            &lead,
+            "mutation($input: BroadcastIdInput!) { deleteBroadcast(input: $input) { deletedBroadcastId userErrors { code } } }",
+            json!({ "input": { "id": id } }),
+        )
+        .await;
+    assert_eq!(
+        deleted["deleteBroadcast"],
+        json!({ "deletedBroadcastId": null, "userErrors": [{ "code": "INVALID_STATE" }] })
+    );
+    let after = get(&app, &id).await;
+    assert_eq!(
+        (after["status"].clone(), after["name"].clone()),
+        (json!("COMPLETED"), json!("Spring sale"))
+    );
     assert_eq!(app.count("events").await, events);
+    assert_eq!(app.count("broadcast_recipients").await, 5);
 }
 
 #[tokio::test]

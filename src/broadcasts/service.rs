@@ -52,8 +52,10 @@ pub const EXPAND: &str = "broadcast.expand";
 pub const CANCEL: &str = "broadcast.cancel";
 /// Kind of the job that records a trailing progress event.
 pub const PROGRESS: &str = "broadcast.progress";
-/// Contacts expanded per transaction.
-pub const BATCH: u64 = 500;
+/// Contacts expanded per transaction. Write transactions run one at a time (see
+/// [`crate::db::begin_write`]): a batch holds up every other writer (agents' replies, deliveries)
+/// while it runs, so batches stay short.
+pub const BATCH: u64 = 200;
 /// Longest name.
 pub const MAX_NAME: usize = 200;
 /// Most contacts named directly in an audience.
@@ -1511,8 +1513,10 @@ async fn expand(ctx: JobContext) -> JobResult {
     if finished {
         Ok(Outcome::Done)
     } else {
+        // The next batch keeps the job's place in the queue (jobs are claimed by due time): the
+        // deliveries of this batch's messages, due now, come after it.
         Ok(Outcome::Defer {
-            at: now,
+            at: std::cmp::min(ctx.job.run_at, now),
             payload: None,
         })
     }
@@ -1645,10 +1649,11 @@ const PROGRESS_INTERVAL_MS: i64 = 1_000;
 
 /// After a counter moved: completes the broadcast when nothing is left to send, else records
 /// progress (at most once per [`PROGRESS_INTERVAL_MS`], the rest by a trailing job).
-async fn after_change<C: ConnectionTrait>(conn: &C, id: Uuid, at: DateTime<Utc>) -> AppResult<()> {
-    let Some(current) = broadcast::Entity::find_by_id(id).one(conn).await? else {
-        return Ok(());
-    };
+async fn after_change<C: ConnectionTrait>(
+    conn: &C,
+    current: broadcast::Model,
+    at: DateTime<Utc>,
+) -> AppResult<()> {
     if status_of(&current) == Status::Sending
         && current.expanded_at.is_some()
         && current.queued <= 0
@@ -1755,15 +1760,17 @@ pub async fn on_message_status<C: ConnectionTrait>(
     let queued = -i64::from(was_queued && to != D::Queued);
     for id in broadcasts {
         use broadcast::Column as B;
-        broadcast::Entity::update_many()
+        let updated = broadcast::Entity::update_many()
             .col_expr(B::Sent, Expr::col(B::Sent).add(sent))
             .col_expr(B::Delivered, Expr::col(B::Delivered).add(delivered))
             .col_expr(B::Failed, Expr::col(B::Failed).add(failed))
             .col_expr(B::Queued, Expr::col(B::Queued).add(queued))
             .filter(B::Id.eq(id))
-            .exec(conn)
+            .exec_with_returning(conn)
             .await?;
-        after_change(conn, id, at).await?;
+        for updated in updated {
+            after_change(conn, updated, at).await?;
+        }
     }
     Ok(())
 }
@@ -1788,12 +1795,14 @@ pub async fn on_inbound<C: ConnectionTrait>(
         .to_owned();
     for id in touched(conn, statement).await? {
         use broadcast::Column as B;
-        broadcast::Entity::update_many()
+        let updated = broadcast::Entity::update_many()
             .col_expr(B::Replied, Expr::col(B::Replied).add(1))
             .filter(B::Id.eq(id))
-            .exec(conn)
+            .exec_with_returning(conn)
             .await?;
-        after_change(conn, id, at).await?;
+        for updated in updated {
+            after_change(conn, updated, at).await?;
+        }
     }
     Ok(())
 }

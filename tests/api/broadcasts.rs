@@ -970,3 +970,75 @@ async fn agents_are_refused_and_organizations_are_isolated() {
                 "drafts": { "totalCount": 1 }, "sending": { "totalCount": 0 } })
     );
 }
+
+#[tokio::test]
+async fn a_large_audience_is_expanded_in_batches_each_contact_once() {
+    let app = workers().await;
+    let token = app.org.token.clone();
+    let channel = sms_channel(&app, &token, 1_000.0).await;
+    let items: Vec<Value> = (0..450)
+        .map(|i| json!({ "firstName": format!("B{i}"), "phone": format!("+4561{:06}", 100_100 + i), "company": "Bulk" }))
+        .collect();
+    let data = app
+        .data(
+            &token,
+            "mutation($input: CreateContactsInput!) { createContacts(input: $input) { succeeded failed } }",
+            json!({ "input": { "items": items } }),
+        )
+        .await;
+    assert_eq!(
+        data["createContacts"],
+        json!({ "succeeded": 450, "failed": 0 })
+    );
+    let segment = group(
+        &app,
+        &token,
+        json!({ "name": "Bulk", "rules": [{ "field": "company", "operator": "EQ", "value": "Bulk" }] }),
+    )
+    .await;
+    let every_tenth: Vec<String> = app
+        .data(
+            &token,
+            "{ contacts(first: 100) { nodes { id } } }",
+            json!({}),
+        )
+        .await["contacts"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .step_by(10)
+        .map(|n| n["id"].as_str().expect("id").to_string())
+        .collect();
+    let id = created(
+        &app,
+        &token,
+        json!({ "name": "Everyone", "channelId": channel, "text": "Hello {{ contact.firstName }}",
+                "audience": { "contactIds": every_tenth, "groupIds": [segment] } }),
+    )
+    .await;
+    act(&app, &token, "sendBroadcast", json!({ "id": id })).await;
+    let done = until(&app, &id, |b| b["stats"]["delivered"] == 450).await;
+    assert_eq!(done["status"], "COMPLETED");
+    assert_eq!(done["stats"], stats(450, 450, 0, 0, 450, 450, 0, 0, 0));
+    assert_eq!(
+        app.count("broadcast_recipients WHERE message_id IS NOT NULL")
+            .await,
+        450
+    );
+    assert_eq!(
+        app.count("messages WHERE direction = 'OUTBOUND' AND author_kind = 'SYSTEM'")
+            .await,
+        450
+    );
+    // One job, deferred from batch to batch (200, 200, 50), each batch a progress event.
+    assert_eq!(
+        app.count("jobs WHERE kind = 'broadcast.expand' AND status = 'SUCCEEDED'")
+            .await,
+        1
+    );
+    assert!(
+        app.count("events WHERE event_type = 'BROADCAST_PROGRESS'")
+            .await
+            >= 2
+    );
+}

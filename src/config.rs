@@ -189,6 +189,32 @@ pub struct Config {
     )]
     pub webhook_timeout_seconds: u64,
 
+    /// Password for the SMTP channels whose `providerSettings.username` is set (secrets are never
+    /// stored in provider settings). Unset: those channels send without authentication.
+    #[arg(long, env = "SWITCHBOARD_SMTP_PASSWORD", hide_env_values = true)]
+    pub smtp_password: Option<String>,
+
+    /// Seconds an SMTP server has for each step of a send (connect, each command).
+    #[arg(long, env = "SWITCHBOARD_SMTP_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub smtp_timeout_seconds: u64,
+
+    /// Seconds between a webhook delivery's attempts after a failure, one per retry
+    /// (comma-separated; the default is Standard Webhooks' schedule: 5 s, 5 min, 30 min, 2 h, 5 h,
+    /// 10 h, 10 h). A receiver's `Retry-After` may ask for a longer wait (up to a day). When the
+    /// retries are used up the delivery fails and the subscription is disabled with the reason.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_WEBHOOK_RETRY_SCHEDULE",
+        value_delimiter = ',',
+        default_value = "5,300,1800,7200,18000,36000,36000"
+    )]
+    pub webhook_retry_schedule: Vec<u64>,
+
+    /// Seconds between looks for new events of an idle webhook subscription when nothing woke it
+    /// (committed events of the types it wants wake it at once).
+    #[arg(long, env = "SWITCHBOARD_WEBHOOK_IDLE_SECONDS", default_value_t = 10)]
+    pub webhook_idle_seconds: u64,
+
     /// Messages the server queues for one websocket client before closing it as a slow consumer
     /// (4413).
     #[arg(long, env = "SWITCHBOARD_WS_MAX_QUEUED", default_value_t = 1_024)]

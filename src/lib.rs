@@ -23,6 +23,7 @@ pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod idempotency;
+pub mod ingest;
 pub mod jobs;
 pub mod live;
 pub mod messages;
@@ -32,6 +33,7 @@ pub mod presence;
 pub mod providers;
 pub mod queues;
 pub mod ratelimit;
+pub mod responders;
 pub mod routing;
 pub mod search;
 pub mod tags;
@@ -137,8 +139,19 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         .await?
     };
     let jobs = Arc::new(jobs::Jobs::default());
-    messages::delivery::register(&jobs, Arc::new(providers::Providers::default()));
+    let clock: Arc<clock::Clock> = Default::default();
+    messages::delivery::register(&jobs, Arc::new(providers::Providers::new(config.clone())));
+    webhooks::dispatch::register(&jobs);
     broadcasts::service::register(&jobs);
+    tasks.push(
+        webhooks::dispatch::Waker {
+            db: bus_db.clone(),
+            bus: bus.clone(),
+            jobs: jobs.clone(),
+            clock: clock.clone(),
+        }
+        .start(),
+    );
     let state = AppState {
         db,
         config,
@@ -147,7 +160,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         metrics,
         bus,
         cohorts: Default::default(),
-        clock: Default::default(),
+        clock,
         presence,
         jobs,
     };

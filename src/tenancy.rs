@@ -110,6 +110,8 @@ org_scoped!(
     webhook_subscription,
     webhook_delivery,
     webhook_attempt,
+    auto_responder,
+    auto_responder_reply,
     broadcast,
     broadcast_recipient
 );

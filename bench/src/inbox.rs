@@ -243,6 +243,9 @@ impl World {
                 external_id: Set(None),
                 delivery_status: Set("DELIVERED".into()),
                 delivery_reason: Set(None),
+                provider_channel_id: Set(None),
+                provider_message_id: Set(None),
+                message_id_header: Set(None),
                 scheduled_at: Set(None),
                 edited_at: Set(None),
                 redacted_at: Set(None),
@@ -387,7 +390,8 @@ pub async fn seed(
         )
         .await
         .map_err(app_error)
-        .with_context(|| format!("cannot create the {} channel", channel_type.as_str()))?;
+        .with_context(|| format!("cannot create the {} channel", channel_type.as_str()))?
+        .0;
         channels.push((channel.id, channel_type, channel.address));
     }
     let mut queues = Vec::new();

@@ -24,6 +24,9 @@ pub struct Model {
     pub auto_reply: Option<String>,
     /// `ACTIVE` or `ARCHIVED`.
     pub status: String,
+    /// `whsec_…` secret signing ingest requests and webhook-provider sends; null until rotated
+    /// for channels created before it existed (their ingest requests are refused).
+    pub ingest_secret: Option<String>,
     pub archived_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

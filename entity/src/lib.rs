@@ -4,6 +4,8 @@
 pub mod anonymization_request;
 pub mod api_token;
 pub mod attachment;
+pub mod auto_responder;
+pub mod auto_responder_reply;
 pub mod broadcast;
 pub mod broadcast_recipient;
 pub mod channel;

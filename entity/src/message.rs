@@ -34,6 +34,12 @@ pub struct Model {
     pub redacted_at: Option<DateTimeUtc>,
     pub removed_at: Option<DateTimeUtc>,
     pub anonymized_at: Option<DateTimeUtc>,
+    /// The channel whose provider gave `provider_message_id` (unique together).
+    pub provider_channel_id: Option<Uuid>,
+    /// The provider's id of the message (inbound: given on ingest; outbound: when sent).
+    pub provider_message_id: Option<String>,
+    /// Email `Message-ID` header, with its angle brackets.
+    pub message_id_header: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -25,6 +25,10 @@ pub struct Model {
     pub disabled_reason: Option<String>,
     pub disabled_at: Option<DateTimeUtc>,
     pub created_by: Option<Uuid>,
+    /// Events up to this sequence have been turned into deliveries (or were not wanted).
+    pub cursor_seq: i64,
+    /// The job that dispatches this subscription's deliveries.
+    pub dispatch_job_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

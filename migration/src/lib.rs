@@ -18,7 +18,10 @@ mod m20261124_000012_routing;
 mod m20261124_000013_jobs;
 mod m20261124_000014_templates;
 mod m20261124_000015_webhooks;
+mod m20261125_000016_ingest;
 mod m20261125_000017_broadcasts;
+mod m20261125_000018_webhook_dispatch;
+mod m20261125_000019_auto_responders;
 
 pub use m20261123_000010_search::{CONTACT_SEPARATOR, FOLD_FROM, FOLD_TO};
 
@@ -44,7 +47,10 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000013_jobs::Migration),
             Box::new(m20261124_000014_templates::Migration),
             Box::new(m20261124_000015_webhooks::Migration),
+            Box::new(m20261125_000016_ingest::Migration),
             Box::new(m20261125_000017_broadcasts::Migration),
+            Box::new(m20261125_000018_webhook_dispatch::Migration),
+            Box::new(m20261125_000019_auto_responders::Migration),
         ]
     }
 }

@@ -41,7 +41,7 @@ pub enum BroadcastStatusGql {
     Paused,
     /// Every recipient's message went out or failed; delivery stats keep following reports.
     Completed,
-    /// Stopped: messages not sent yet were failed.
+    /// Stopped: messages not sent yet were canceled.
     Cancelled,
     /// Could not go on (its channel or template went away); see `failureReason`.
     Failed,
@@ -163,7 +163,8 @@ pub struct BroadcastStats {
     /// Messages that failed, before or after sending, and recipients whose message could not be
     /// rendered.
     pub failed: i64,
-    /// Messages failed because the broadcast was cancelled before they were sent.
+    /// Messages canceled (never sent) because the broadcast was cancelled before they were
+    /// sent.
     pub cancelled: i64,
     /// Recipients who wrote back in the conversation after the broadcast's message.
     pub replied: i64,
@@ -766,7 +767,7 @@ impl BroadcastMutation {
     }
 
     /// Cancels a scheduled, sending or paused broadcast (TEAM_LEAD): no new messages, and its
-    /// messages not sent yet fail with "the broadcast was cancelled".
+    /// messages not sent yet are `CANCELED` with "the broadcast was cancelled".
     async fn cancel_broadcast(
         &self,
         ctx: &Context<'_>,

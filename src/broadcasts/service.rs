@@ -8,8 +8,9 @@
 //! channel (or a new outbound one) through [`crate::messages::service::append`], whose delivery
 //! job sends it at the channel's rate. `PAUSED` stops the expansion (messages already queued still
 //! go out); resuming starts a new job from the cursor. `CANCELLED` stops it and a
-//! `broadcast.cancel` job fails every message of the broadcast not sent yet (reason "the
-//! broadcast was cancelled", its recipient `CANCELLED`). The broadcast is `COMPLETED` once the
+//! `broadcast.cancel` job moves every message of the broadcast not sent yet to `CANCELED` (reason
+//! "the broadcast was cancelled", its recipient `CANCELLED`): its delivery job then ends without
+//! sending it. The broadcast is `COMPLETED` once the
 //! whole audience is expanded and no recipient's message is still queued; its stats keep
 //! following delivery reports and replies after that.
 //!
@@ -66,7 +67,7 @@ pub const MAX_GROUP_IDS: usize = 100;
 pub const MAX_BODY: usize = 100_000;
 /// Longest subject.
 pub const MAX_SUBJECT: usize = 998;
-/// Reason of a message failed because its broadcast was cancelled.
+/// Reason of a message canceled because its broadcast was cancelled.
 pub const CANCELLED_REASON: &str = "the broadcast was cancelled";
 
 /// Event types of broadcasts (subject `Broadcast`).
@@ -863,7 +864,7 @@ pub async fn resume(
 }
 
 /// Cancels a scheduled, sending or paused broadcast (TEAM_LEAD): the expansion stops and a job
-/// fails every message of it not sent yet.
+/// cancels every message of it not sent yet.
 pub async fn cancel(
     db: &DatabaseConnection,
     principal: &Principal,
@@ -1522,7 +1523,7 @@ async fn expand(ctx: JobContext) -> JobResult {
     }
 }
 
-/// Fails the still-queued messages of a cancelled broadcast, [`BATCH`] per transaction. Rows are
+/// Cancels the still-queued messages of a cancelled broadcast, [`BATCH`] per transaction. Rows are
 /// locked in delivery's order: the messages, their recipients, then the broadcast.
 async fn cancel_queued(ctx: JobContext) -> JobResult {
     let id = payload_id(&ctx.job.payload, "broadcastId")?;
@@ -1573,7 +1574,7 @@ async fn cancel_queued(ctx: JobContext) -> JobResult {
             crate::messages::service::record_delivery_status(
                 &txn,
                 message,
-                DeliveryStatus::Failed,
+                DeliveryStatus::Canceled,
                 Some(CANCELLED_REASON.to_string()),
                 now,
             )
@@ -1738,7 +1739,14 @@ pub async fn on_message_status<C: ConnectionTrait>(
     use broadcast_recipient::Column as R;
     let statement = Query::update()
         .table(broadcast_recipient::Entity)
-        .value(R::Status, to.as_str())
+        .value(
+            R::Status,
+            if to == DeliveryStatus::Canceled {
+                RecipientStatus::Cancelled.as_str()
+            } else {
+                to.as_str()
+            },
+        )
         .value(R::UpdatedAt, Utc::now())
         .and_where(R::MessageId.eq(message_id))
         .and_where(R::Status.is_not_in([
@@ -1758,6 +1766,7 @@ pub async fn on_message_status<C: ConnectionTrait>(
         i64::from(matches!(from, D::Queued | D::Sent) && matches!(to, D::Delivered | D::Read));
     let failed = i64::from(to == D::Failed);
     let queued = -i64::from(was_queued && to != D::Queued);
+    let cancelled = i64::from(to == D::Canceled);
     for id in broadcasts {
         use broadcast::Column as B;
         let updated = broadcast::Entity::update_many()
@@ -1765,6 +1774,7 @@ pub async fn on_message_status<C: ConnectionTrait>(
             .col_expr(B::Delivered, Expr::col(B::Delivered).add(delivered))
             .col_expr(B::Failed, Expr::col(B::Failed).add(failed))
             .col_expr(B::Queued, Expr::col(B::Queued).add(queued))
+            .col_expr(B::Cancelled, Expr::col(B::Cancelled).add(cancelled))
             .filter(B::Id.eq(id))
             .exec_with_returning(conn)
             .await?;

@@ -57,7 +57,8 @@ pub enum ProviderGql {
     /// An HTTP bridge: signed send requests to `providerSettings.url`, status callbacks on the
     /// ingest endpoint.
     Webhook,
-    /// Email over SMTP (EMAIL channels only; `providerSettings.host`, optional `port`).
+    /// Email over SMTP (EMAIL channels only; `providerSettings.host`, optional `port`, `tls`,
+    /// `username`).
     Smtp,
 }
 
@@ -397,7 +398,8 @@ pub struct CreateChannelInput {
     /// Who carries the traffic; the simulator by default. SMTP is for EMAIL channels only.
     pub provider: Option<ProviderGql>,
     /// The provider's settings: a JSON object of at most 4 KiB without secrets. WEBHOOK needs
-    /// `url`; SMTP needs `host` and takes `port`.
+    /// `url`; SMTP needs `host` and takes `port`, `tls` (`NONE`, `STARTTLS` (default) or `TLS`)
+    /// and `username` (the password is in the server's configuration).
     pub provider_settings: Option<Json<serde_json::Value>>,
     /// Most outbound messages per second, more than 0 and at most 1000.
     pub send_rate_per_second: Option<f64>,
@@ -446,15 +448,30 @@ pub struct ChannelIdInput {
 pub struct ChannelPayload {
     /// The channel after the change; null when it failed.
     pub channel: Option<Channel>,
+    /// The channel's ingest secret (`whsec_…`): only from `createChannel` and
+    /// `rotateChannelIngestSecret`, and never shown again. It signs the provider's requests to
+    /// `POST /ingest/{channelId}` and the webhook provider's sends (Standard Webhooks).
+    pub ingest_secret: Option<String>,
     /// Why the input was refused; empty on success.
     pub user_errors: Vec<UserError>,
 }
 
 impl ChannelPayload {
     fn from(result: AppResult<entity::channel::Model>) -> async_graphql::Result<Self> {
-        let (channel, user_errors) = split(result)?;
+        Self::with_secret(result.map(|model| (model, None)))
+    }
+
+    fn with_secret(
+        result: AppResult<(entity::channel::Model, Option<String>)>,
+    ) -> async_graphql::Result<Self> {
+        let (done, user_errors) = split(result)?;
+        let (channel, ingest_secret) = match done {
+            Some((model, secret)) => (Some(Channel(model)), secret),
+            None => (None, None),
+        };
         Ok(Self {
-            channel: channel.map(Channel),
+            channel,
+            ingest_secret,
             user_errors,
         })
     }
@@ -494,11 +511,32 @@ impl ChannelMutation {
                     business_hours: Some(input.business_hours.map(Into::into)),
                     auto_reply: Some(input.auto_reply),
                 };
-                service::create(app.db(), principal, input.channel_type.into(), fields).await
+                service::create(app.db(), principal, input.channel_type.into(), fields)
+                    .await
+                    .map(|(model, secret)| (model, Some(secret)))
             }
             Err(e) => Err(e),
         };
-        ChannelPayload::from(result)
+        ChannelPayload::with_secret(result)
+    }
+
+    /// Gives a channel a new ingest secret (ADMIN), returned in the payload only now; the old
+    /// one stops working at once. Channels created before ingest existed have none until this
+    /// is called (their ingest requests are refused).
+    async fn rotate_channel_ingest_secret(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The mutation's input.")] input: ChannelIdInput,
+    ) -> async_graphql::Result<ChannelPayload> {
+        let app = ctx.app();
+        let principal = app.principal()?;
+        let result = match input_id("id", &input.id, "Channel") {
+            Ok(id) => service::rotate_ingest_secret(app.db(), principal, id)
+                .await
+                .map(|(model, secret)| (model, Some(secret))),
+            Err(e) => Err(e),
+        };
+        ChannelPayload::with_secret(result)
     }
 
     /// Changes the given fields of an active channel (ADMIN). The type cannot change; an

@@ -12,7 +12,11 @@
 //!   Provider settings are a JSON object of at most 4 KiB without secrets (keys naming a
 //!   password, secret, token, API key, authorization or credential are refused; secrets live
 //!   in the server's configuration). `WEBHOOK` needs an http(s) `url`; `SMTP` needs a `host` and
-//!   takes an optional `port` (1–65535).
+//!   takes an optional `port` (1–65535), `tls` (`NONE`, `STARTTLS` or `TLS`) and `username`
+//!   (the password is the server's `smtp_password` setting).
+//! - Every channel has an ingest secret (`whsec_…`), returned once by create and by
+//!   [`rotate_ingest_secret`]: it signs the provider's requests to `POST /ingest/{channel}` and
+//!   the webhook provider's sends.
 //! - Send rate: more than 0 and at most 1,000 messages per second; by default 1 for `SMS` and
 //!   `WHATSAPP` (the carriers' unregistered rate, as Text Request throttles) and 10 otherwise.
 //! - The default queue must be a queue of the organization (`NOT_FOUND` otherwise).
@@ -223,7 +227,7 @@ impl BusinessHours {
 
 /// Checks and normalises business hours (days Monday first, intervals by opening time; days
 /// without intervals dropped).
-fn check_hours(errors: &mut Errors, hours: BusinessHours) -> BusinessHours {
+pub(crate) fn check_hours(errors: &mut Errors, hours: BusinessHours) -> BusinessHours {
     let timezone = errors.timezone("businessHours.timezone", &hours.timezone);
     let mut days: Vec<BusinessDay> = Vec::new();
     for (d, day) in hours.days.into_iter().enumerate() {
@@ -453,6 +457,26 @@ fn check_settings(errors: &mut Errors, provider: Provider, settings: &Value) {
                     "providerSettings.port",
                     UserErrorCode::Invalid,
                     "providerSettings.port must be a number from 1 to 65535",
+                );
+            }
+            if let Some(tls) = map.get("tls")
+                && !tls
+                    .as_str()
+                    .is_some_and(|t| ["NONE", "STARTTLS", "TLS"].contains(&t))
+            {
+                errors.add(
+                    "providerSettings.tls",
+                    UserErrorCode::Invalid,
+                    "providerSettings.tls must be NONE, STARTTLS or TLS",
+                );
+            }
+            if let Some(username) = map.get("username")
+                && username.as_str().is_none_or(|u| u.trim().is_empty())
+            {
+                errors.add(
+                    "providerSettings.username",
+                    UserErrorCode::Invalid,
+                    "providerSettings.username must be a non-empty string",
                 );
             }
         }
@@ -697,13 +721,14 @@ async fn find<C: ConnectionTrait>(
         .ok_or_else(|| AppError::invalid(field, UserErrorCode::NotFound, "no such channel"))
 }
 
-/// Creates a channel (ADMIN).
+/// Creates a channel (ADMIN) with a new ingest secret; returns it with the secret (shown only
+/// now).
 pub async fn create(
     db: &DatabaseConnection,
     principal: &Principal,
     channel_type: ChannelType,
     mut input: ChannelInput,
-) -> AppResult<channel::Model> {
+) -> AppResult<(channel::Model, String)> {
     principal.require(Permission::ManageChannels)?;
     let mut errors = Errors::default();
     if input.name.is_none() {
@@ -737,11 +762,13 @@ pub async fn create(
     check_references(&txn, principal.org_id, channel_type, &draft, None).await?;
     let now = Utc::now();
     let id = Uuid::now_v7();
+    let secret = crate::webhooks::signing::new_secret();
     let mut model = channel::ActiveModel {
         id: Set(id),
         org_id: Set(principal.org_id),
         channel_type: Set(channel_type.as_str().to_string()),
         status: Set(ChannelStatus::Active.as_str().to_string()),
+        ingest_secret: Set(Some(secret.clone())),
         archived_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
@@ -764,7 +791,35 @@ pub async fn create(
     )
     .await?;
     txn.commit().await?;
-    Ok(created)
+    Ok((created, secret))
+}
+
+/// Gives a channel a new ingest secret (ADMIN), returned only now; the old one stops working at
+/// once. Records `CHANNEL_INGEST_SECRET_ROTATED`.
+pub async fn rotate_ingest_secret(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    id: Uuid,
+) -> AppResult<(channel::Model, String)> {
+    principal.require(Permission::ManageChannels)?;
+    let txn = db::begin_write(db).await?;
+    let current = find(&txn, principal.org_id, id, "id").await?;
+    let secret = crate::webhooks::signing::new_secret();
+    let mut model = current.into_active_model();
+    model.ingest_secret = Set(Some(secret.clone()));
+    model.updated_at = Set(Utc::now());
+    let updated = model.update(&txn).await?;
+    events::record(
+        &txn,
+        principal.org_id,
+        Some(principal.user_id()),
+        "CHANNEL_INGEST_SECRET_ROTATED",
+        Subject::new(SUBJECT, id),
+        json!({}),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok((updated, secret))
 }
 
 /// Changes the given fields of an active channel (ADMIN). The type cannot change.

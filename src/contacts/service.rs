@@ -268,11 +268,16 @@ pub fn new_contact(
     principal: &Principal,
     fields: ContactFields,
 ) -> AppResult<contact::ActiveModel> {
+    new_contact_of(principal.org_id, fields)
+}
+
+/// [`new_contact`] for organization `org_id`.
+fn new_contact_of(org_id: Uuid, fields: ContactFields) -> AppResult<contact::ActiveModel> {
     let fields = fields.as_replacement();
     let now = Utc::now();
     let mut model = contact::ActiveModel {
         id: Set(Uuid::now_v7()),
-        org_id: Set(principal.org_id),
+        org_id: Set(org_id),
         consent: Set(json!({})),
         anonymized_at: Set(None),
         created_at: Set(now),
@@ -308,6 +313,60 @@ pub async fn insert_contact<C: ConnectionTrait>(
     )
     .await?;
     Ok(created)
+}
+
+/// A sender's address, as inbound messages give it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SenderAddress<'a> {
+    /// A lower-cased email address.
+    Email(&'a str),
+    /// An E.164 phone number.
+    Phone(&'a str),
+}
+
+/// The organization's contact whose primary email or phone is `address` (the oldest one; not
+/// anonymized), or a new one with that address and `name` as display name, created by the system
+/// (`CONTACT_CREATED` without an actor) inside `conn`. Returns it and whether it is new.
+pub async fn find_or_create_by_address<C: ConnectionTrait>(
+    conn: &C,
+    org_id: Uuid,
+    address: SenderAddress<'_>,
+    name: Option<String>,
+) -> AppResult<(contact::Model, bool)> {
+    let (column, value) = match address {
+        SenderAddress::Email(email) => (contact::Column::Email, email),
+        SenderAddress::Phone(phone) => (contact::Column::Phone, phone),
+    };
+    if let Some(found) = tenancy::in_org::<contact::Entity>(org_id)
+        .filter(column.eq(value))
+        .filter(contact::Column::AnonymizedAt.is_null())
+        .order_by_asc(contact::Column::CreatedAt)
+        .order_by_asc(contact::Column::Id)
+        .one(conn)
+        .await?
+    {
+        return Ok((found, false));
+    }
+    let mut fields = ContactFields {
+        display_name: Some(name.filter(|n| !n.trim().is_empty())),
+        ..Default::default()
+    };
+    match address {
+        SenderAddress::Email(email) => fields.email = Some(Some(email.to_string())),
+        SenderAddress::Phone(phone) => fields.phone = Some(Some(phone.to_string())),
+    }
+    let model = new_contact_of(org_id, fields)?;
+    let created = model.insert(conn).await?;
+    events::record(
+        conn,
+        org_id,
+        None,
+        "CONTACT_CREATED",
+        Subject::new("Contact", created.id),
+        json!({ "externalId": null }),
+    )
+    .await?;
+    Ok((created, true))
 }
 
 /// Creates a contact (AGENT).

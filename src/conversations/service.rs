@@ -256,6 +256,117 @@ pub struct NewConversation {
     pub user_ids: Vec<Uuid>,
 }
 
+/// How a conversation opens: everything [`insert`] writes besides its channel and requester.
+#[derive(Clone, Debug)]
+pub struct Opening {
+    /// Who writes first.
+    pub direction: Direction,
+    /// Direct or group.
+    pub kind: Kind,
+    /// Subject, checked.
+    pub subject: Option<String>,
+    /// Urgency.
+    pub priority: Priority,
+    /// Queue it waits in, checked.
+    pub queue_id: Option<Uuid>,
+    /// Who works it, checked.
+    pub assignee_id: Option<Uuid>,
+    /// Creation time.
+    pub at: DateTime<Utc>,
+}
+
+/// Inserts an open conversation on `channel` with `requester` inside `conn`, without a message
+/// yet (append the first one in the same transaction), and records `CONVERSATION_CREATED`,
+/// `ENQUEUED` and `ASSIGNED` as they apply, by `actor` (none for the system). `create` and the
+/// ingest endpoint use it.
+pub async fn insert<C: ConnectionTrait>(
+    conn: &C,
+    actor: Option<Uuid>,
+    channel: &entity::channel::Model,
+    requester: &entity::contact::Model,
+    opening: Opening,
+) -> AppResult<conversation::Model> {
+    let now = opening.at;
+    let (queue_id, assignee_id) = (opening.queue_id, opening.assignee_id);
+    let number = next_number(conn, channel.org_id).await?;
+    let conversation = conversation::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        org_id: Set(channel.org_id),
+        number: Set(number),
+        channel_id: Set(Some(channel.id)),
+        channel_type: Set(channel.channel_type.clone()),
+        kind: Set(opening.kind.as_str().into()),
+        direction: Set(opening.direction.as_str().into()),
+        subject: Set(opening.subject),
+        status: Set(Status::Open.as_str().into()),
+        pending_until: Set(None),
+        close_reason: Set(None),
+        closed_at: Set(None),
+        requester_id: Set(requester.id),
+        assignee_id: Set(assignee_id),
+        assigned_at: Set(assignee_id.map(|_| now)),
+        queue_id: Set(queue_id),
+        queued_at: Set(queue_id.map(|_| now)),
+        priority: Set(opening.priority.as_str().into()),
+        priority_rank: Set(opening.priority.rank()),
+        parent_id: Set(None),
+        link_type: Set(None),
+        rating_type: Set(None),
+        rating_score: Set(None),
+        rating_comment: Set(None),
+        rated_at: Set(None),
+        first_response_at: Set(None),
+        last_message_at: Set(now),
+        last_message_id: Set(None),
+        waiting_since: Set(None),
+        waiting_key: Set(NOT_WAITING),
+        message_count: Set(0),
+        archived_at: Set(None),
+        anonymized_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(conn)
+    .await?;
+    events::record(
+        conn,
+        channel.org_id,
+        actor,
+        event_types::CREATED,
+        subject(conversation.id),
+        json!({
+            "number": number,
+            "direction": conversation.direction,
+            "channelId": channel.id,
+            "requesterId": requester.id,
+        }),
+    )
+    .await?;
+    if let Some(queue_id) = queue_id {
+        events::record(
+            conn,
+            channel.org_id,
+            actor,
+            event_types::ENQUEUED,
+            subject(conversation.id),
+            json!({ "queueId": queue_id }),
+        )
+        .await?;
+    }
+    if let Some(user_id) = assignee_id {
+        events::record(
+            conn,
+            channel.org_id,
+            actor,
+            event_types::ASSIGNED,
+            subject(conversation.id),
+            json!({ "userId": user_id, "previousAssigneeId": null }),
+        )
+        .await?;
+    }
+    Ok(conversation)
+}
+
 /// Creates a conversation with its first message: inbound (the requester wrote; it goes to a
 /// queue) or outbound (the calling user writes first and is assigned).
 pub async fn create(
@@ -342,79 +453,22 @@ pub async fn create(
     .await?;
 
     let now = Utc::now();
-    let number = next_number(&txn, org).await?;
-    let conversation = conversation::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        org_id: Set(org),
-        number: Set(number),
-        channel_id: Set(Some(channel.id)),
-        channel_type: Set(channel.channel_type.clone()),
-        kind: Set(new.kind.as_str().into()),
-        direction: Set(new.direction.as_str().into()),
-        subject: Set(subject),
-        status: Set(Status::Open.as_str().into()),
-        pending_until: Set(None),
-        close_reason: Set(None),
-        closed_at: Set(None),
-        requester_id: Set(requester.id),
-        assignee_id: Set(assignee_id),
-        assigned_at: Set(assignee_id.map(|_| now)),
-        queue_id: Set(queue_id),
-        queued_at: Set(queue_id.map(|_| now)),
-        priority: Set(new.priority.as_str().into()),
-        priority_rank: Set(new.priority.rank()),
-        parent_id: Set(None),
-        link_type: Set(None),
-        rating_type: Set(None),
-        rating_score: Set(None),
-        rating_comment: Set(None),
-        rated_at: Set(None),
-        first_response_at: Set(None),
-        last_message_at: Set(now),
-        last_message_id: Set(None),
-        waiting_since: Set(None),
-        waiting_key: Set(NOT_WAITING),
-        message_count: Set(0),
-        archived_at: Set(None),
-        anonymized_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&txn)
-    .await?;
-    record(
+    let conversation = insert(
         &txn,
-        principal,
-        conversation.id,
-        event_types::CREATED,
-        json!({
-            "number": number,
-            "direction": conversation.direction,
-            "channelId": channel.id,
-            "requesterId": requester.id,
-        }),
+        Some(principal.user_id()),
+        &channel,
+        &requester,
+        Opening {
+            direction: new.direction,
+            kind: new.kind,
+            subject,
+            priority: new.priority,
+            queue_id,
+            assignee_id,
+            at: now,
+        },
     )
     .await?;
-    if let Some(queue_id) = queue_id {
-        record(
-            &txn,
-            principal,
-            conversation.id,
-            event_types::ENQUEUED,
-            json!({ "queueId": queue_id }),
-        )
-        .await?;
-    }
-    if let Some(user_id) = assignee_id {
-        record(
-            &txn,
-            principal,
-            conversation.id,
-            event_types::ASSIGNED,
-            json!({ "userId": user_id, "previousAssigneeId": null }),
-        )
-        .await?;
-    }
     add_participant_rows(
         &txn,
         principal,

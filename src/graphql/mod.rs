@@ -84,6 +84,8 @@ pub enum Node {
     ActivityLogEntry(ActivityLogEntry),
     /// A message template variant.
     Template(crate::templates::graphql::Template),
+    /// An auto-responder.
+    AutoResponder(crate::responders::graphql::AutoResponder),
     /// A broadcast.
     Broadcast(crate::broadcasts::graphql::Broadcast),
 }
@@ -170,6 +172,10 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option<N
             .load::<entity::template::Entity>(uuid)
             .await?
             .map(|m| Node::Template(crate::templates::graphql::Template(m))),
+        "AutoResponder" if principal.require(Permission::WorkConversations).is_ok() => app
+            .load::<entity::auto_responder::Entity>(uuid)
+            .await?
+            .map(|m| Node::AutoResponder(crate::responders::graphql::AutoResponder(m))),
         "Broadcast" if principal.require(Permission::ManageRouting).is_ok() => app
             .load::<entity::broadcast::Entity>(uuid)
             .await?
@@ -234,6 +240,7 @@ pub struct Query(
     crate::routing::graphql::RoutingQuery,
     crate::routing::graphql::QueueStatsQuery,
     crate::templates::graphql::TemplateQuery,
+    crate::responders::graphql::ResponderQuery,
     crate::webhooks::graphql::WebhookQuery,
     crate::broadcasts::graphql::BroadcastQuery,
 );
@@ -259,6 +266,7 @@ pub struct Mutation(
     TypingMutation,
     crate::routing::graphql::RoutingMutation,
     crate::templates::graphql::TemplateMutation,
+    crate::responders::graphql::ResponderMutation,
     crate::webhooks::graphql::WebhookMutation,
     PresenceMutation,
     crate::broadcasts::graphql::BroadcastMutation,

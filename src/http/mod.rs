@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
@@ -108,6 +108,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/graphql/ws", get(crate::live::ws::handler))
         .route("/attachments/{id}", get(crate::attachments::http::download))
+        .route("/ingest/{channel}", post(crate::ingest::http::ingest))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics));

@@ -20,7 +20,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use entity::{channel, conversation, message};
-use sea_orm::{DatabaseConnection, EntityTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -139,6 +142,11 @@ async fn deliver(ctx: JobContext, providers: Arc<Providers>) -> JobResult {
         }
         tokio::time::sleep(wait).await;
     }
+    let (in_reply_to, references) = if channel.channel_type == ChannelType::Email.as_str() {
+        thread_of(&ctx.db, &message).await?
+    } else {
+        (None, Vec::new())
+    };
     let outbound = Outbound {
         message_id: id,
         channel_type: ChannelType::parse(&channel.channel_type),
@@ -150,11 +158,19 @@ async fn deliver(ctx: JobContext, providers: Arc<Providers>) -> JobResult {
         text: message.text_body.clone(),
         html: message.html_body.clone(),
         attempt: ctx.job.attempts,
+        channel_id: channel.id,
+        signing_secret: channel.ingest_secret.clone(),
+        message_id_header: message.message_id_header.clone(),
+        in_reply_to,
+        references,
     };
     match provider.send(&outbound, &channel.provider_settings).await {
         Ok(accepted) => {
             let txn = db::begin_write(&ctx.db).await?;
             if let Some(message) = message::Entity::find_by_id(id).one(&txn).await? {
+                let message =
+                    remember_provider_id(&txn, message, channel.id, &accepted.provider_message_id)
+                        .await?;
                 record_delivery_status(&txn, message, DeliveryStatus::Sent, None, slot).await?;
             }
             if let Some((report, after)) = accepted.report {
@@ -187,6 +203,66 @@ async fn deliver(ctx: JobContext, providers: Arc<Providers>) -> JobResult {
         }
         Err(SendError::Transient(reason)) => Err(JobError::Transient(reason)),
     }
+}
+
+/// Most `Message-ID`s an outbound email references.
+const MAX_REFERENCES: u64 = 20;
+
+/// The email thread before `message`: the latest earlier `Message-ID` of its conversation (the
+/// mail it answers) and the earlier ones, oldest first (at most [`MAX_REFERENCES`], the latest).
+async fn thread_of(
+    db: &DatabaseConnection,
+    message: &message::Model,
+) -> AppResult<(Option<String>, Vec<String>)> {
+    let earlier = message::Entity::find()
+        .filter(message::Column::OrgId.eq(message.org_id))
+        .filter(message::Column::ConversationId.eq(message.conversation_id))
+        .filter(message::Column::MessageIdHeader.is_not_null())
+        .filter(message::Column::CreatedAt.lte(message.created_at))
+        .filter(message::Column::Id.ne(message.id))
+        .order_by_desc(message::Column::CreatedAt)
+        .order_by_desc(message::Column::Id)
+        .limit(MAX_REFERENCES)
+        .all(db)
+        .await?;
+    let mut references: Vec<String> = earlier
+        .into_iter()
+        .filter_map(|m| m.message_id_header)
+        .collect();
+    references.reverse();
+    Ok((references.last().cloned(), references))
+}
+
+/// Stores the provider's id of a sent message (for its status callbacks on the ingest
+/// endpoint), unless it is empty or another message of the channel has it already (a provider
+/// repeating ids: the first message keeps it, and this is logged).
+async fn remember_provider_id<C: ConnectionTrait>(
+    conn: &C,
+    message: message::Model,
+    channel_id: Uuid,
+    provider_message_id: &str,
+) -> AppResult<message::Model> {
+    if provider_message_id.is_empty() || message.provider_message_id.is_some() {
+        return Ok(message);
+    }
+    let taken = message::Entity::find()
+        .filter(message::Column::ProviderChannelId.eq(channel_id))
+        .filter(message::Column::ProviderMessageId.eq(provider_message_id))
+        .one(conn)
+        .await?;
+    if let Some(other) = taken {
+        tracing::warn!(
+            message_id = %message.id,
+            other_message_id = %other.id,
+            provider_message_id,
+            "the provider gave a message id it gave another message already; not stored"
+        );
+        return Ok(message);
+    }
+    let mut model = message.into_active_model();
+    model.provider_channel_id = Set(Some(channel_id));
+    model.provider_message_id = Set(Some(provider_message_id.to_string()));
+    Ok(model.update(conn).await?)
 }
 
 /// Marks the message `FAILED` with `reason` and ends the job as failed, in one transaction.

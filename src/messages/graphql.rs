@@ -79,6 +79,8 @@ pub enum DeliveryStatusGql {
     Read,
     /// Could not be delivered; `deliveryReason` says why.
     Failed,
+    /// A scheduled message canceled before it was due; it is never sent.
+    Canceled,
 }
 
 /// A reaction to a message.
@@ -684,6 +686,13 @@ pub struct RedactMessageInput {
     pub reason: Option<String>,
 }
 
+/// A scheduled message to cancel.
+#[derive(InputObject)]
+pub struct CancelScheduledMessageInput {
+    /// The message.
+    pub message_id: ID,
+}
+
 /// A message to remove.
 #[derive(InputObject)]
 pub struct RemoveMessageInput {
@@ -818,6 +827,7 @@ impl MessageMutation {
                     email_subject: input.email_subject,
                     external_id: input.external_id,
                     received_at: input.received_at,
+                    ..Default::default()
                 };
                 service::record_inbound(app.db(), &app.state.config, principal, inbound).await
             }
@@ -881,6 +891,23 @@ impl MessageMutation {
         let principal = app.principal()?;
         let result = match input_id("messageId", &input.message_id, "Message") {
             Ok(id) => service::remove(app.db(), principal, id).await,
+            Err(e) => Err(e),
+        };
+        MessagePayload::from(result)
+    }
+
+    /// Cancels a scheduled outbound message before it is due (AGENT): it becomes `CANCELED`
+    /// and is never sent. Messages already due, sent or not scheduled are refused with
+    /// `INVALID_STATE`.
+    async fn cancel_scheduled_message(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The mutation's input.")] input: CancelScheduledMessageInput,
+    ) -> async_graphql::Result<MessagePayload> {
+        let app = ctx.app();
+        let principal = app.principal()?;
+        let result = match input_id("messageId", &input.message_id, "Message") {
+            Ok(id) => service::cancel_scheduled(app.db(), principal, id).await,
             Err(e) => Err(e),
         };
         MessagePayload::from(result)

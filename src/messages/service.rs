@@ -82,6 +82,10 @@ pub struct NewMessage {
     pub delivery_status: &'static str,
     /// Creation time (now, or a backdated time for imports).
     pub created_at: DateTime<Utc>,
+    /// The channel and the provider's id of the message (inbound messages from ingest).
+    pub provider_message_id: Option<(Uuid, String)>,
+    /// Email `Message-ID` header; outbound email messages get one generated when it is `None`.
+    pub message_id_header: Option<String>,
 }
 
 impl NewMessage {
@@ -104,8 +108,21 @@ impl NewMessage {
                 Direction::Outbound => "QUEUED",
             },
             created_at: Utc::now(),
+            provider_message_id: None,
+            message_id_header: None,
         }
     }
+}
+
+/// A `Message-ID` for outbound email message `id`: `<id@domain>` with the sender's domain
+/// (`switchboard` without one).
+pub fn new_message_id_header(id: Uuid, from: Option<&str>) -> String {
+    let domain = from
+        .and_then(|f| f.rsplit_once('@'))
+        .map(|(_, d)| d.trim_end_matches('>').to_ascii_lowercase())
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| "switchboard".into());
+    format!("<{}@{domain}>", id.simple())
 }
 
 fn addresses(list: &[String]) -> Option<serde_json::Value> {
@@ -129,8 +146,17 @@ pub async fn append<C: ConnectionTrait>(
         Party::Contact(id) => (None, Some(id)),
         Party::System => (None, None),
     };
+    let id = Uuid::now_v7();
+    let message_id_header = new.message_id_header.or_else(|| {
+        (new.direction == Direction::Outbound && conversation.channel_type == "EMAIL")
+            .then(|| new_message_id_header(id, new.from_address.as_deref()))
+    });
+    let (provider_channel_id, provider_message_id) = new.provider_message_id.unzip();
     let message = message::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(id),
+        provider_channel_id: Set(provider_channel_id),
+        provider_message_id: Set(provider_message_id),
+        message_id_header: Set(message_id_header),
         org_id: Set(conversation.org_id),
         conversation_id: Set(conversation.id),
         author_kind: Set(new.author.kind().into()),
@@ -255,6 +281,27 @@ pub async fn append<C: ConnectionTrait>(
         )
         .await?;
     }
+    if new.direction == Direction::Inbound
+        && let Party::Contact(contact_id) = new.author
+    {
+        // Auto-responders and SMS consent keywords answer in this transaction.
+        let first = conversation.message_count == 1;
+        let replied = crate::responders::service::on_inbound(
+            conn,
+            &conversation,
+            &message,
+            contact_id,
+            first,
+        )
+        .await?;
+        if replied {
+            // The conversation as the reply left it.
+            use sea_orm::EntityTrait;
+            let id = conversation.id;
+            let current = conversation::Entity::find_by_id(id).one(conn).await?;
+            return Ok((message, current.unwrap_or(conversation)));
+        }
+    }
     Ok((message, conversation))
 }
 
@@ -271,16 +318,19 @@ pub enum DeliveryStatus {
     Read,
     /// Could not be delivered.
     Failed,
+    /// A scheduled message canceled before it was due.
+    Canceled,
 }
 
 impl DeliveryStatus {
     /// All statuses, in the order a message moves through them.
-    pub const ALL: [DeliveryStatus; 5] = [
+    pub const ALL: [DeliveryStatus; 6] = [
         DeliveryStatus::Queued,
         DeliveryStatus::Sent,
         DeliveryStatus::Delivered,
         DeliveryStatus::Read,
         DeliveryStatus::Failed,
+        DeliveryStatus::Canceled,
     ];
 
     /// Stored name.
@@ -291,6 +341,7 @@ impl DeliveryStatus {
             DeliveryStatus::Delivered => "DELIVERED",
             DeliveryStatus::Read => "READ",
             DeliveryStatus::Failed => "FAILED",
+            DeliveryStatus::Canceled => "CANCELED",
         }
     }
 
@@ -303,11 +354,13 @@ impl DeliveryStatus {
     }
 
     /// Whether a message in this status may move to `next`: forward only (queued, sent,
-    /// delivered, read), and to failed from queued or sent.
+    /// delivered, read), to failed from queued or sent, to canceled from queued.
     pub fn may_become(self, next: DeliveryStatus) -> bool {
         use DeliveryStatus::*;
         match (self, next) {
-            (Failed, _) | (Read, _) => false,
+            (Failed | Read | Canceled, _) => false,
+            (Queued, Canceled) => true,
+            (_, Canceled) => false,
             (Queued | Sent, Failed) => true,
             (_, Failed) => false,
             (from, to) => (to as u8) > (from as u8),
@@ -416,6 +469,12 @@ pub struct InboundMessage {
     pub external_id: Option<String>,
     /// When it was received; now by default.
     pub received_at: Option<DateTime<Utc>>,
+    /// The contact who wrote it when not the requester (an email reply from someone else).
+    pub author_id: Option<Uuid>,
+    /// The channel and the provider's id of the message (ingest).
+    pub provider_message_id: Option<(Uuid, String)>,
+    /// Email `Message-ID` header (ingest).
+    pub message_id_header: Option<String>,
 }
 
 fn non_blank(value: Option<String>) -> Option<String> {
@@ -897,9 +956,10 @@ pub async fn send(
     }
 }
 
-/// Records an inbound message from the conversation's requester (AGENT, until providers report
-/// them on the ingest endpoint): `DELIVERED`, reopens a pending or closed conversation. A retry
-/// with the same `externalId` returns the first message and writes nothing.
+/// Records an inbound message from the conversation's requester (AGENT; providers report them
+/// on the ingest endpoint, which stores them through the same [`append_inbound`]): `DELIVERED`,
+/// reopens a pending or closed conversation. A retry with the same `externalId` returns the
+/// first message and writes nothing.
 pub async fn record_inbound(
     db: &DatabaseConnection,
     config: &Config,
@@ -907,31 +967,10 @@ pub async fn record_inbound(
     input: InboundMessage,
 ) -> AppResult<message::Model> {
     principal.require(Permission::WorkConversations)?;
-    let mut errors = Errors::default();
-    let text = non_blank(input.text);
-    let html = non_blank(input.html);
-    check_body(&mut errors, config.max_message_bytes, &text, &html, false);
-    let external_id = check_external_id(&mut errors, input.external_id.as_deref());
-    let email_subject = errors.optional_text(
-        "emailSubject",
-        input.email_subject.as_deref(),
-        MAX_SUBJECT_CHARS,
-    );
-    let now = Utc::now();
-    if input
-        .received_at
-        .is_some_and(|at| at > now + chrono::Duration::minutes(SKEW_MINUTES))
-    {
-        errors.add(
-            "receivedAt",
-            UserErrorCode::Invalid,
-            "receivedAt is in the future",
-        );
-    }
-    errors.finish()?;
-
+    let input = check_inbound(config, input, Utc::now())?;
     let org_id = principal.org_id;
     let conversation_id = input.conversation_id;
+    let external_id = input.external_id.clone();
     let txn = db::begin_write(db).await?;
     let result = async {
         let conversation =
@@ -941,45 +980,7 @@ pub async fn record_inbound(
         {
             return Ok((replay(existing, conversation.id)?, false));
         }
-        anonymized(&conversation)?;
-        let channel = channel_of(&txn, &conversation).await?;
-        let channel_type = ChannelType::parse(&channel.channel_type);
-        let requester = requester(&txn, &conversation).await?;
-        let mut errors = Errors::default();
-        check_for_channel(
-            &mut errors,
-            channel_type,
-            text.as_deref(),
-            html.as_deref(),
-            &[("emailSubject", email_subject.is_some())],
-        );
-        let how = addressing(channel_type);
-        address_error(&mut errors, how, input.from.is_some(), input.to.is_some());
-        let from = input
-            .from
-            .as_deref()
-            .map(|f| check_address(&mut errors, how, "from", f))
-            .or_else(|| contact_address(how, &requester));
-        let to = match check_list(&mut errors, how, "to", input.to.clone()) {
-            Some(to) if !to.is_empty() => to,
-            _ if how == Addressing::None => Vec::new(),
-            _ => vec![channel.address.clone()],
-        };
-        errors.finish()?;
-        let mut new = NewMessage::text(
-            Party::Contact(requester.id),
-            Direction::Inbound,
-            String::new(),
-        );
-        new.text = text.clone();
-        new.html = html.clone();
-        new.email_subject = email_subject.clone();
-        new.from_address = from;
-        new.to = to;
-        new.external_id = external_id.clone();
-        new.delivery_status = DeliveryStatus::Delivered.as_str();
-        new.created_at = input.received_at.unwrap_or(now);
-        let (message, _) = append(&txn, conversation, new, Some(principal.user_id())).await?;
+        let message = append_inbound(&txn, conversation, input, Some(principal.user_id())).await?;
         Ok((message, true))
     }
     .await;
@@ -1006,6 +1007,101 @@ pub async fn record_inbound(
             replay_after_failure(db, org_id, conversation_id, external_id.as_deref(), error).await
         }
     }
+}
+
+/// The checks of an inbound message that need no database: a body within the size limit, the
+/// external id and subject lengths, `receivedAt` not in the future. Returns it normalised
+/// (blank bodies dropped, texts trimmed).
+pub fn check_inbound(
+    config: &Config,
+    mut input: InboundMessage,
+    now: DateTime<Utc>,
+) -> AppResult<InboundMessage> {
+    let mut errors = Errors::default();
+    input.text = non_blank(input.text);
+    input.html = non_blank(input.html);
+    check_body(
+        &mut errors,
+        config.max_message_bytes,
+        &input.text,
+        &input.html,
+        false,
+    );
+    input.external_id = check_external_id(&mut errors, input.external_id.as_deref());
+    input.email_subject = errors.optional_text(
+        "emailSubject",
+        input.email_subject.as_deref(),
+        MAX_SUBJECT_CHARS,
+    );
+    if input
+        .received_at
+        .is_some_and(|at| at > now + chrono::Duration::minutes(SKEW_MINUTES))
+    {
+        errors.add(
+            "receivedAt",
+            UserErrorCode::Invalid,
+            "receivedAt is in the future",
+        );
+    }
+    errors.finish()?;
+    Ok(input)
+}
+
+/// Appends an inbound message checked by [`check_inbound`] to `conversation` inside `conn`:
+/// the conversation must not be anonymized and its channel must be active; the body and the
+/// addresses must suit the channel (sender by default the author's address, recipient the
+/// channel's). The author is `input.author_id` or the requester. `DELIVERED`; reopens a pending
+/// or closed conversation (through [`append`]).
+pub async fn append_inbound<C: ConnectionTrait>(
+    conn: &C,
+    conversation: conversation::Model,
+    input: InboundMessage,
+    actor: Option<Uuid>,
+) -> AppResult<message::Model> {
+    anonymized(&conversation)?;
+    let channel = channel_of(conn, &conversation).await?;
+    let channel_type = ChannelType::parse(&channel.channel_type);
+    let author = match input.author_id {
+        Some(id) => tenancy::by_id::<contact::Entity>(conversation.org_id, id)
+            .one(conn)
+            .await?
+            .ok_or_else(|| AppError::internal("inbound author not found"))?,
+        None => requester(conn, &conversation).await?,
+    };
+    let mut errors = Errors::default();
+    check_for_channel(
+        &mut errors,
+        channel_type,
+        input.text.as_deref(),
+        input.html.as_deref(),
+        &[("emailSubject", input.email_subject.is_some())],
+    );
+    let how = addressing(channel_type);
+    address_error(&mut errors, how, input.from.is_some(), input.to.is_some());
+    let from = input
+        .from
+        .as_deref()
+        .map(|f| check_address(&mut errors, how, "from", f))
+        .or_else(|| contact_address(how, &author));
+    let to = match check_list(&mut errors, how, "to", input.to.clone()) {
+        Some(to) if !to.is_empty() => to,
+        _ if how == Addressing::None => Vec::new(),
+        _ => vec![channel.address.clone()],
+    };
+    errors.finish()?;
+    let mut new = NewMessage::text(Party::Contact(author.id), Direction::Inbound, String::new());
+    new.text = input.text;
+    new.html = input.html;
+    new.email_subject = input.email_subject;
+    new.from_address = from;
+    new.to = to;
+    new.external_id = input.external_id;
+    new.delivery_status = DeliveryStatus::Delivered.as_str();
+    new.created_at = input.received_at.unwrap_or_else(Utc::now);
+    new.provider_message_id = input.provider_message_id;
+    new.message_id_header = input.message_id_header;
+    let (message, _) = append(conn, conversation, new, actor).await?;
+    Ok(message)
 }
 
 /// The message `id` of `org_id`; `NOT_FOUND` at `field`.
@@ -1224,6 +1320,41 @@ pub async fn remove(
         &updated,
         event_types::MESSAGE_REMOVED,
         json!({}),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Cancels a scheduled outbound message that is not yet due (AGENT): its delivery status
+/// becomes `CANCELED` (recorded in its history, `MESSAGE_STATUS_CHANGED`) and it is never sent.
+/// Any other message is refused with `INVALID_STATE`.
+pub async fn cancel_scheduled(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    message_id: Uuid,
+) -> AppResult<message::Model> {
+    principal.require(Permission::WorkConversations)?;
+    let txn = db::begin_write(db).await?;
+    let current = find(&txn, principal.org_id, message_id, "messageId").await?;
+    let now = Utc::now();
+    let due = current.scheduled_at.is_none_or(|at| at <= now);
+    if current.direction != Direction::Outbound.as_str()
+        || current.delivery_status != DeliveryStatus::Queued.as_str()
+        || due
+    {
+        return Err(AppError::invalid(
+            "messageId",
+            UserErrorCode::InvalidState,
+            "only a scheduled message that is not yet due can be canceled",
+        ));
+    }
+    let updated = record_delivery_status(
+        &txn,
+        current,
+        DeliveryStatus::Canceled,
+        Some("canceled before it was due".into()),
+        now,
     )
     .await?;
     txn.commit().await?;

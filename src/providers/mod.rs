@@ -6,10 +6,13 @@
 //! carriers report delivery later through the ingest endpoint; the [`simulator`] says up front
 //! what it will report, and the delivery job schedules that report as a job of its own.
 //!
-//! Built: `simulator` (the default). `webhook` and `smtp` channels are accepted by the channel
-//! API but have no provider yet: their messages fail with a reason saying so.
+//! Built: `simulator` (the default), [`webhook`] (a signed POST of each send to the channel's
+//! `providerSettings.url`; the carrier bridge reports statuses and inbound messages on the ingest
+//! endpoint) and [`smtp`] (email to the channel's SMTP server).
 
 pub mod simulator;
+pub mod smtp;
+pub mod webhook;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -19,6 +22,7 @@ use chrono::Duration;
 
 use crate::channels::ChannelType;
 use crate::channels::service::Provider as ProviderKind;
+use crate::config::Config;
 
 /// One outbound message, as a provider gets it.
 #[derive(Clone, Debug, Default)]
@@ -43,6 +47,16 @@ pub struct Outbound {
     pub html: Option<String>,
     /// Which attempt this is (1 for the first).
     pub attempt: i32,
+    /// The channel it goes out on.
+    pub channel_id: uuid::Uuid,
+    /// The channel's ingest secret: the webhook provider signs its sends with it.
+    pub signing_secret: Option<String>,
+    /// Email `Message-ID` header.
+    pub message_id_header: Option<String>,
+    /// Email `In-Reply-To`: the latest earlier message of the conversation with a `Message-ID`.
+    pub in_reply_to: Option<String>,
+    /// Email `References`: the earlier `Message-ID`s of the conversation, oldest first.
+    pub references: Vec<String>,
 }
 
 /// How a delivery ended, as a provider reports it.
@@ -88,28 +102,28 @@ pub trait Provider: Send + Sync {
 /// The providers of this instance, by kind.
 pub struct Providers {
     simulator: Arc<dyn Provider>,
-}
-
-impl Default for Providers {
-    fn default() -> Self {
-        Self {
-            simulator: Arc::new(simulator::Simulator),
-        }
-    }
+    webhook: Arc<dyn Provider>,
+    smtp: Arc<dyn Provider>,
 }
 
 impl Providers {
+    /// The providers, configured by `config` (private addresses for webhooks, timeouts, the
+    /// SMTP password).
+    pub fn new(config: Arc<Config>) -> Self {
+        Self {
+            simulator: Arc::new(simulator::Simulator),
+            webhook: Arc::new(webhook::Webhook::new(config.clone())),
+            smtp: Arc::new(smtp::Smtp::new(config)),
+        }
+    }
+
     /// The provider of a channel whose provider is stored as `name`; a permanent error when there
     /// is none for it.
     pub fn get(&self, name: &str) -> Result<Arc<dyn Provider>, SendError> {
         match ProviderKind::parse(name) {
             Some(ProviderKind::Simulator) => Ok(self.simulator.clone()),
-            Some(ProviderKind::Webhook) => Err(SendError::Permanent(
-                "the channel's webhook provider is not available yet".into(),
-            )),
-            Some(ProviderKind::Smtp) => Err(SendError::Permanent(
-                "the channel's SMTP provider is not available yet".into(),
-            )),
+            Some(ProviderKind::Webhook) => Ok(self.webhook.clone()),
+            Some(ProviderKind::Smtp) => Ok(self.smtp.clone()),
             None => Err(SendError::Permanent(format!(
                 "the channel has an unknown provider {name:?}"
             ))),

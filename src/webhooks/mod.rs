@@ -2,6 +2,7 @@
 //! of every attempt.
 
 pub mod catalog;
+pub mod dispatch;
 pub mod graphql;
 pub mod service;
 pub mod signing;

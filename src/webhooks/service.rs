@@ -22,7 +22,7 @@ use sea_orm::{
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{catalog, signing};
+use super::{catalog, dispatch, signing};
 use crate::auth::{Permission, Principal};
 use crate::config::Config;
 use crate::db;
@@ -379,11 +379,14 @@ pub async fn create(
         disabled_reason: Set(None),
         disabled_at: Set((!input.enabled).then_some(now)),
         created_by: Set(Some(principal.user_id())),
+        cursor_seq: Set(0),
+        dispatch_job_id: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }
     .insert(&txn)
     .await?;
+    let model = dispatch::ensure_dispatcher(&txn, model, true, now).await?;
     record(
         &txn,
         principal,
@@ -484,6 +487,9 @@ pub async fn update(
     }
     model.updated_at = Set(now);
     let updated = model.update(&txn).await?;
+    // Enabled again: events from now on (not those it missed); still enabled: make sure its
+    // dispatcher runs.
+    let updated = dispatch::ensure_dispatcher(&txn, updated, !enabled_before, now).await?;
     record(
         &txn,
         principal,
@@ -665,7 +671,7 @@ impl reqwest::dns::Resolve for PublicOnly {
 
 /// The HTTP client: no redirects (they could lead anywhere); unless private addresses are
 /// allowed, names resolve to public addresses only.
-fn client(allow_private: bool) -> &'static reqwest::Client {
+pub(crate) fn client(allow_private: bool) -> &'static reqwest::Client {
     static OPEN: OnceLock<reqwest::Client> = OnceLock::new();
     static PUBLIC: OnceLock<reqwest::Client> = OnceLock::new();
     let build = |public_only: bool| {
@@ -698,15 +704,49 @@ async fn snippet(mut response: reqwest::Response) -> String {
 }
 
 /// What one attempt got.
-struct Outcome {
-    status_code: Option<u16>,
-    snippet: Option<String>,
-    error: Option<String>,
-    latency: Duration,
+pub(crate) struct Outcome {
+    /// The receiver's status code, when it answered.
+    pub status_code: Option<u16>,
+    /// The start of its answer.
+    pub snippet: Option<String>,
+    /// Why there was no answer.
+    pub error: Option<String>,
+    /// How long the attempt took.
+    pub latency: Duration,
+    /// How long the receiver asked to be left alone (`Retry-After`), when it did.
+    pub retry_after: Option<chrono::Duration>,
+}
+
+impl Outcome {
+    /// Whether the receiver took the delivery (a 2xx answer).
+    pub fn succeeded(&self) -> bool {
+        self.status_code.is_some_and(|s| (200..300).contains(&s))
+    }
+
+    /// Why the attempt failed, when it did.
+    fn failure(&self) -> Option<String> {
+        match (&self.error, self.status_code) {
+            (Some(error), _) => Some(error.clone()),
+            (None, Some(status)) if !self.succeeded() => {
+                Some(format!("the receiver answered {status}"))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A `Retry-After` value: seconds, or an HTTP date (RFC 9110 §10.2.3), as a wait from now.
+pub(crate) fn retry_after(value: &str) -> Option<chrono::Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u32>() {
+        return Some(chrono::Duration::seconds(i64::from(seconds)));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    Some((at.with_timezone(&Utc) - Utc::now()).max(chrono::Duration::zero()))
 }
 
 /// POSTs `body` to the subscription, signed, with its authorization and headers.
-async fn post(
+pub(crate) async fn post(
     config: &Config,
     subscription: &subscription::Model,
     delivery_id: Uuid,
@@ -718,6 +758,7 @@ async fn post(
         snippet: None,
         error: Some(error),
         latency: started.elapsed(),
+        retry_after: None,
     };
     let url = match check_url(config, &subscription.url).await {
         Ok(url) => url,
@@ -750,11 +791,17 @@ async fn post(
     match request.body(body.to_vec()).send().await {
         Ok(response) => {
             let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(retry_after);
             Outcome {
                 status_code: Some(status),
                 snippet: Some(snippet(response).await),
                 error: None,
                 latency: started.elapsed(),
+                retry_after,
             }
         }
         Err(error) if error.is_timeout() => failed("timed out".into()),
@@ -763,18 +810,32 @@ async fn post(
     }
 }
 
-/// Makes one attempt of `delivery` now: logs it, moves the delivery to `SUCCEEDED` (2xx) or
-/// `FAILED`, and disables the subscription on `410 Gone`.
-pub async fn attempt_now(
-    db: &DatabaseConnection,
-    config: &Config,
+/// What becomes of a delivery whose attempt failed.
+pub(crate) enum OnFailure {
+    /// It ends `FAILED` (a ping, or a manual redelivery of a delivery that is not being retried).
+    Fail,
+    /// It stays `PENDING`, next attempted at this time (the dispatcher's retry schedule).
+    RetryAt(chrono::DateTime<Utc>),
+    /// Its retries are used up: it fails and the subscription is disabled with this reason.
+    GiveUp(String),
+    /// It stays as it is (`PENDING` with its next attempt unchanged): a manual redelivery of a
+    /// delivery the dispatcher is still retrying.
+    Keep,
+}
+
+/// Records one attempt of `delivery` in `txn`: logs it, moves the delivery (`SUCCEEDED` on a 2xx
+/// answer, else as `on_failure` says) and disables the subscription on `410 Gone` or when the
+/// delivery gives up. Returns the delivery and whether the subscription was disabled now.
+pub(crate) async fn settle<C: ConnectionTrait>(
+    txn: &C,
     subscription: &subscription::Model,
     delivery: delivery::Model,
-) -> AppResult<delivery::Model> {
-    let body = serde_json::to_vec(&delivery.payload).map_err(AppError::internal)?;
-    let outcome = post(config, subscription, delivery.id, &body).await;
-    let now = Utc::now();
-    let txn = db::begin_write(db).await?;
+    outcome: Outcome,
+    now: chrono::DateTime<Utc>,
+    on_failure: OnFailure,
+) -> AppResult<(delivery::Model, bool)> {
+    let succeeded = outcome.succeeded();
+    let failure = outcome.failure();
     attempt::ActiveModel {
         id: Set(Uuid::now_v7()),
         org_id: Set(delivery.org_id),
@@ -783,48 +844,127 @@ pub async fn attempt_now(
         status_code: Set(outcome.status_code.map(i32::from)),
         latency_ms: Set(i32::try_from(outcome.latency.as_millis()).unwrap_or(i32::MAX)),
         response_snippet: Set(outcome.snippet),
-        error: Set(outcome.error.clone()),
+        error: Set(outcome.error),
     }
-    .insert(&txn)
+    .insert(txn)
     .await?;
-    let succeeded = outcome.status_code.is_some_and(|s| (200..300).contains(&s));
+    let gone = outcome.status_code == Some(410);
     let attempts = delivery.attempts + 1;
     let mut model = delivery.into_active_model();
     model.attempts = Set(attempts);
-    model.status = Set(if succeeded { "SUCCEEDED" } else { "FAILED" }.into());
     model.last_status_code = Set(outcome.status_code.map(i32::from));
-    model.last_error = Set(match (outcome.error, outcome.status_code) {
-        (Some(error), _) => Some(error),
-        (None, Some(status)) if !succeeded => Some(format!("the receiver answered {status}")),
-        _ => None,
-    });
-    model.next_attempt_at = Set(None);
+    model.last_error = Set(failure);
+    let mut disable = None;
     if succeeded {
+        model.status = Set("SUCCEEDED".into());
+        model.next_attempt_at = Set(None);
         model.delivered_at = Set(Some(now));
+    } else if gone {
+        model.status = Set("FAILED".into());
+        model.next_attempt_at = Set(None);
+        disable = Some((
+            "GONE",
+            "the receiver answered 410 Gone: it no longer wants deliveries".to_string(),
+        ));
+    } else {
+        match on_failure {
+            OnFailure::Fail => {
+                model.status = Set("FAILED".into());
+                model.next_attempt_at = Set(None);
+            }
+            OnFailure::RetryAt(at) => {
+                model.status = Set("PENDING".into());
+                model.next_attempt_at = Set(Some(at));
+            }
+            OnFailure::GiveUp(reason) => {
+                model.status = Set("FAILED".into());
+                model.next_attempt_at = Set(None);
+                disable = Some(("FAILING", reason));
+            }
+            OnFailure::Keep => {}
+        }
     }
     model.updated_at = Set(now);
-    let updated = model.update(&txn).await?;
-    if outcome.status_code == Some(410) && subscription.enabled {
+    let updated = model.update(txn).await?;
+    let mut disabled_now = false;
+    if let Some((code, reason)) = disable
+        && subscription.enabled
+    {
         let mut disabled = subscription.clone().into_active_model();
         disabled.enabled = Set(false);
         disabled.disabled_at = Set(Some(now));
-        disabled.disabled_reason = Set(Some(
-            "the receiver answered 410 Gone: it no longer wants deliveries".into(),
-        ));
+        disabled.disabled_reason = Set(Some(reason.clone()));
         disabled.updated_at = Set(now);
-        disabled.update(&txn).await?;
+        disabled.update(txn).await?;
         events::record(
-            &txn,
+            txn,
             subscription.org_id,
             None,
             "WEBHOOK_SUBSCRIPTION_DISABLED",
             Subject::new("WebhookSubscription", subscription.id),
-            json!({ "reason": "GONE" }),
+            json!({ "reason": code, "message": reason }),
         )
         .await?;
+        disabled_now = true;
     }
+    Ok((updated, disabled_now))
+}
+
+/// Makes one attempt of `delivery` now and records it ([`settle`]). A failure ends it `FAILED`,
+/// except for a delivery the dispatcher is retrying, which keeps its schedule.
+pub async fn attempt_now(
+    db: &DatabaseConnection,
+    config: &Config,
+    subscription: &subscription::Model,
+    delivery: delivery::Model,
+) -> AppResult<delivery::Model> {
+    let body = serde_json::to_vec(&delivery.payload).map_err(AppError::internal)?;
+    let outcome = post(config, subscription, delivery.id, &body).await;
+    let on_failure = if delivery.status == "PENDING" && delivery.event_seq.is_some() {
+        OnFailure::Keep
+    } else {
+        OnFailure::Fail
+    };
+    let txn = db::begin_write(db).await?;
+    let (updated, _) = settle(
+        &txn,
+        subscription,
+        delivery,
+        outcome,
+        Utc::now(),
+        on_failure,
+    )
+    .await?;
     txn.commit().await?;
     Ok(updated)
+}
+
+/// A new `PENDING` delivery of `payload` to `subscription`, for the event `(id, sequence)` when
+/// it is one.
+pub(crate) fn new_delivery(
+    subscription: &subscription::Model,
+    event: Option<(Uuid, i64)>,
+    event_type: &str,
+    payload: Value,
+    now: chrono::DateTime<Utc>,
+) -> delivery::ActiveModel {
+    delivery::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        org_id: Set(subscription.org_id),
+        subscription_id: Set(subscription.id),
+        event_id: Set(event.map(|(id, _)| id)),
+        event_seq: Set(event.map(|(_, seq)| seq)),
+        event_type: Set(event_type.into()),
+        payload: Set(payload),
+        status: Set("PENDING".into()),
+        attempts: Set(0),
+        next_attempt_at: Set(None),
+        last_status_code: Set(None),
+        last_error: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        delivered_at: Set(None),
+    }
 }
 
 /// Sends a signed ping to a subscription now (ADMIN) and returns its delivery with the
@@ -839,32 +979,15 @@ pub async fn ping(
     principal.require(Permission::ManageWebhooks)?;
     let subscription = find(db, principal.org_id, id).await?;
     let now = Utc::now();
-    let delivery_id = Uuid::now_v7();
     let payload = json!({
         "type": catalog::PING,
         "timestamp": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         "data": { "subscriptionId": crate::graphql::relay::encode_id("WebhookSubscription", id).0 },
     });
     let txn = db::begin_write(db).await?;
-    let delivery = delivery::ActiveModel {
-        id: Set(delivery_id),
-        org_id: Set(principal.org_id),
-        subscription_id: Set(id),
-        event_id: Set(None),
-        event_seq: Set(None),
-        event_type: Set(catalog::PING.into()),
-        payload: Set(payload),
-        status: Set("PENDING".into()),
-        attempts: Set(0),
-        next_attempt_at: Set(None),
-        last_status_code: Set(None),
-        last_error: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        delivered_at: Set(None),
-    }
-    .insert(&txn)
-    .await?;
+    let delivery = new_delivery(&subscription, None, catalog::PING, payload, now)
+        .insert(&txn)
+        .await?;
     txn.commit().await?;
     attempt_now(db, config, &subscription, delivery).await
 }

@@ -42,6 +42,58 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> String {
     format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
 }
 
+/// How far a request's `webhook-timestamp` may be from now, in seconds, either way.
+pub const TOLERANCE_SECONDS: i64 = 300;
+
+/// Why a signed request was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VerifyError {
+    /// `webhook-timestamp` is not a number of seconds.
+    BadTimestamp,
+    /// `webhook-timestamp` is more than [`TOLERANCE_SECONDS`] from now.
+    Stale,
+    /// No `v1,` signature in `webhook-signature` matches.
+    NoMatch,
+}
+
+/// Verifies a request signed per Standard Webhooks: `timestamp` within [`TOLERANCE_SECONDS`]
+/// of `now` (Unix seconds), and one of the space-separated `v1,<base64>` signatures of
+/// `signatures` the HMAC of `id.timestamp.body` under `secret` (compared in constant time).
+pub fn verify(
+    secret: &str,
+    id: &str,
+    timestamp: &str,
+    signatures: &str,
+    body: &[u8],
+    now: i64,
+) -> Result<(), VerifyError> {
+    let seconds: i64 = timestamp
+        .trim()
+        .parse()
+        .map_err(|_| VerifyError::BadTimestamp)?;
+    if (now - seconds).abs() > TOLERANCE_SECONDS {
+        return Err(VerifyError::Stale);
+    }
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&key(secret)) else {
+        return Err(VerifyError::NoMatch);
+    };
+    mac.update(id.as_bytes());
+    mac.update(b".");
+    mac.update(seconds.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    let matches = signatures
+        .split_whitespace()
+        .filter_map(|s| s.strip_prefix("v1,"))
+        .filter_map(|s| STANDARD.decode(s).ok())
+        .any(|given| mac.clone().verify_slice(&given).is_ok());
+    if matches {
+        Ok(())
+    } else {
+        Err(VerifyError::NoMatch)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,6 +108,41 @@ mod tests {
                 br#"{"test": 2432232314}"#,
             ),
             "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+        );
+    }
+
+    #[test]
+    fn verification_accepts_any_matching_signature_within_the_tolerance() {
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let (id, at, body) = (
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            br#"{"test": 2432232314}"#,
+        );
+        let good = sign(secret, id, at, body);
+        let ts = at.to_string();
+        assert_eq!(verify(secret, id, &ts, &good, body, at + 10), Ok(()));
+        let several = format!("v1,bm9wZQ== v2,xyz {good}");
+        assert_eq!(verify(secret, id, &ts, &several, body, at), Ok(()));
+        assert_eq!(
+            verify(secret, id, &ts, &good, b"{}", at),
+            Err(VerifyError::NoMatch)
+        );
+        assert_eq!(
+            verify("whsec_b3RoZXI=", id, &ts, &good, body, at),
+            Err(VerifyError::NoMatch)
+        );
+        assert_eq!(
+            verify(secret, id, &ts, "", body, at),
+            Err(VerifyError::NoMatch)
+        );
+        assert_eq!(
+            verify(secret, id, &ts, &good, body, at + TOLERANCE_SECONDS + 1),
+            Err(VerifyError::Stale)
+        );
+        assert_eq!(
+            verify(secret, id, "soon", &good, body, at),
+            Err(VerifyError::BadTimestamp)
         );
     }
 

@@ -608,7 +608,7 @@ async fn schedule_pause_resume_and_cancel() {
     }
 
     // Cancelled while its messages wait for the channel (one every 2 s): those not sent yet
-    // fail and their recipients are CANCELLED.
+    // are canceled and their recipients are CANCELLED.
     let cancelled = act(&app, &token, "cancelBroadcast", json!({ "id": second })).await;
     assert_eq!(cancelled["userErrors"], json!([]), "{cancelled}");
     assert_eq!(cancelled["broadcast"]["status"], "CANCELLED");
@@ -623,7 +623,7 @@ async fn schedule_pause_resume_and_cancel() {
     let rows = recipients(&app, &second, json!(["CANCELLED"])).await;
     assert_eq!(rows["totalCount"], cancelled_count);
     for row in rows["nodes"].as_array().expect("nodes") {
-        assert_eq!(row["message"]["deliveryStatus"], "FAILED");
+        assert_eq!(row["message"]["deliveryStatus"], "CANCELED");
         assert_eq!(row["detail"], "the broadcast was cancelled");
     }
     assert_eq!(

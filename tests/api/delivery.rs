@@ -358,7 +358,7 @@ async fn messages_that_cannot_go_out_fail_with_a_reason_and_scheduled_ones_wait(
     let bridged = on_channel(
         &app,
         json!({ "type": "SMS", "name": "Bridge", "address": "+4520007777", "provider": "WEBHOOK",
-                "providerSettings": { "url": "https://bridge.example/send" } }),
+                "providerSettings": { "url": "http://127.0.0.1:9/send" } }),
         json!({ "phone": "+4520003333" }),
     )
     .await;
@@ -369,7 +369,9 @@ async fn messages_that_cannot_go_out_fail_with_a_reason_and_scheduled_ones_wait(
             step("QUEUED", None),
             step(
                 "FAILED",
-                Some("the channel's webhook provider is not available yet")
+                Some(
+                    "not sent: \"http://127.0.0.1:9/send\" points to a private or loopback address, which webhooks may not reach"
+                )
             )
         ]
     );
@@ -482,4 +484,66 @@ async fn a_send_that_keeps_failing_transiently_fails_the_message_after_its_last_
         tokio::time::sleep(StdDuration::from_millis(10)).await;
     }
     assert_eq!(steps(&history(&app, &id).await).len(), 2);
+}
+
+#[tokio::test]
+async fn a_scheduled_message_canceled_before_it_is_due_is_never_sent() {
+    let app = workers().await;
+    let token = app.org.token.clone();
+    let conversation = line(&app, 100.0).await;
+    let now = Utc::now().trunc_subsecs(6);
+    app.state.clock.set(now);
+    let at = now + Duration::hours(2);
+    let data = app
+        .data(
+            &token,
+            "mutation($input: SendMessageInput!) { sendMessage(input: $input) { message { id } userErrors { message } } }",
+            json!({ "input": { "conversationId": conversation, "text": "later", "scheduledAt": at.to_rfc3339() } }),
+        )
+        .await;
+    let scheduled = data["sendMessage"]["message"]["id"].clone();
+    const CANCEL: &str = "mutation($id: ID!) { cancelScheduledMessage(input: { messageId: $id }) { message { deliveryStatus deliveryReason } userErrors { field message code } } }";
+    let canceled = app.data(&token, CANCEL, json!({ "id": scheduled })).await;
+    assert_eq!(
+        canceled["cancelScheduledMessage"],
+        json!({ "message": { "deliveryStatus": "CANCELED", "deliveryReason": "canceled before it was due" }, "userErrors": [] })
+    );
+    // Its time comes: the delivery job ends without sending it.
+    app.state.clock.set(at + Duration::seconds(1));
+    app.state.jobs.wake();
+    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(10);
+    while app
+        .count("jobs WHERE kind = 'message.deliver' AND status = 'SUCCEEDED'")
+        .await
+        == 0
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the job never ended"
+        );
+        tokio::time::sleep(StdDuration::from_millis(10)).await;
+    }
+    let message = history(&app, scheduled.as_str().unwrap()).await;
+    assert_eq!(
+        steps(&message),
+        [
+            step("QUEUED", None),
+            step("CANCELED", Some("canceled before it was due"))
+        ]
+    );
+    // Canceling again, or a message that is not scheduled, is refused and changes nothing.
+    let not_scheduled = send(&app, &conversation, "+4520001234", "now").await;
+    for id in [scheduled.clone(), json!(not_scheduled)] {
+        let again = app.data(&token, CANCEL, json!({ "id": id })).await;
+        assert_eq!(
+            again["cancelScheduledMessage"],
+            json!({ "message": null, "userErrors": [{ "field": ["input", "messageId"],
+                    "message": "only a scheduled message that is not yet due can be canceled", "code": "INVALID_STATE" }] })
+        );
+    }
+    assert_eq!(
+        app.count("message_status_events WHERE status = 'CANCELED'")
+            .await,
+        1
+    );
 }

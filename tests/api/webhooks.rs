@@ -22,16 +22,45 @@ const REDELIVER: &str = "mutation($id: ID!) { redeliverWebhook(input: { id: $id 
 #[derive(Clone, Default)]
 struct Receiver {
     requests: Arc<Mutex<Vec<(HeaderMap, Bytes)>>>,
-    answer: Arc<Mutex<(u16, &'static str)>>,
+    answer: Arc<Mutex<(u16, &'static str, Option<&'static str>)>>,
+    arrived: Arc<tokio::sync::Notify>,
 }
 
 impl Receiver {
     fn answer(&self, status: u16, body: &'static str) {
-        *self.answer.lock().unwrap() = (status, body);
+        *self.answer.lock().unwrap() = (status, body, None);
+    }
+
+    /// Answers `status` with a `Retry-After` header.
+    fn answer_retry_after(&self, status: u16, retry_after: &'static str) {
+        *self.answer.lock().unwrap() = (status, "later", Some(retry_after));
     }
 
     fn requests(&self) -> Vec<(HeaderMap, Bytes)> {
         self.requests.lock().unwrap().clone()
+    }
+
+    /// The bodies received, parsed.
+    fn bodies(&self) -> Vec<Value> {
+        self.requests()
+            .iter()
+            .map(|(_, body)| serde_json::from_slice(body).unwrap())
+            .collect()
+    }
+
+    /// Waits (at most 10 s) until `n` requests arrived.
+    async fn wait_for(&self, n: usize) -> Vec<(HeaderMap, Bytes)> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let arrived = self.arrived.notified();
+            let requests = self.requests();
+            if requests.len() >= n {
+                return requests;
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                panic!("{} requests arrived, not {n}", self.requests().len());
+            }
+        }
     }
 }
 
@@ -39,10 +68,15 @@ async fn receive(
     State(receiver): State<Receiver>,
     headers: HeaderMap,
     body: Bytes,
-) -> (StatusCode, &'static str) {
+) -> (StatusCode, HeaderMap, &'static str) {
+    let (status, body_out, retry_after) = *receiver.answer.lock().unwrap();
     receiver.requests.lock().unwrap().push((headers, body));
-    let (status, body) = *receiver.answer.lock().unwrap();
-    (StatusCode::from_u16(status).unwrap(), body)
+    receiver.arrived.notify_waiters();
+    let mut out = HeaderMap::new();
+    if let Some(value) = retry_after {
+        out.insert("retry-after", value.parse().unwrap());
+    }
+    (StatusCode::from_u16(status).unwrap(), out, body_out)
 }
 
 /// A receiver on a loopback port; returns it and its URL.
@@ -396,4 +430,264 @@ async fn bad_webhook_input_gets_user_errors_and_changes_nothing() {
         theirs["testWebhookSubscription"],
         json!({ "delivery": null, "userErrors": [{ "field": ["input", "id"], "message": "no such webhook subscription", "code": "NOT_FOUND" }] })
     );
+}
+
+/// An app whose job runner dispatches webhooks, by a clock that stands still until moved.
+async fn dispatching_app(schedule: Vec<u64>) -> TestApp {
+    let app = TestApp::spawn_with(move |c| {
+        c.webhook_allow_private_addresses = true;
+        c.job_workers = 2;
+        c.webhook_retry_schedule = schedule;
+    })
+    .await;
+    app.state
+        .clock
+        .set(chrono::Utc::now() + chrono::Duration::minutes(1));
+    app
+}
+
+async fn subscribe(app: &TestApp, url: &str, events: Value) -> (Value, String) {
+    let created = app
+        .data(
+            &app.org.token,
+            CREATE,
+            json!({ "input": { "name": "Hook", "url": url, "events": events } }),
+        )
+        .await["createWebhookSubscription"]
+        .clone();
+    assert_eq!(created["userErrors"], json!([]));
+    (
+        created["subscription"]["id"].clone(),
+        created["secret"].as_str().unwrap().to_string(),
+    )
+}
+
+async fn create_contact(app: &TestApp, token: &str, first_name: &str) -> Value {
+    app.data(
+        token,
+        "mutation($input: ContactInput!) { createContact(input: $input) { contact { id } userErrors { code } } }",
+        json!({ "input": { "firstName": first_name } }),
+    )
+    .await["createContact"]["contact"]["id"]
+        .clone()
+}
+
+async fn rename_contact(app: &TestApp, id: &Value, first_name: &str) {
+    let renamed = app
+        .data(
+            &app.org.token,
+            "mutation($id: ID!, $name: String!) { updateContact(input: { id: $id, contact: { firstName: $name } }) { userErrors { code } } }",
+            json!({ "id": id, "name": first_name }),
+        )
+        .await;
+    assert_eq!(renamed["updateContact"]["userErrors"], json!([]));
+}
+
+/// Moves the runner's clock on and wakes it.
+fn advance(app: &TestApp, seconds: i64) {
+    app.state.clock.advance(chrono::Duration::seconds(seconds));
+    app.state.jobs.wake();
+}
+
+/// Waits (at most 10 s) until the subscription's deliveries made `attempts` attempts in all,
+/// recorded; returns its state.
+async fn recorded(app: &TestApp, id: &Value, attempts: i64) -> Value {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let state = app
+            .data(&app.org.token, SUBSCRIPTION_STATE, json!({ "id": id }))
+            .await;
+        let made: i64 = state["webhookSubscription"]["deliveries"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["attemptCount"].as_i64().unwrap())
+            .sum();
+        if made >= attempts {
+            return state;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{made} attempts recorded, not {attempts}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+const SUBSCRIPTION_STATE: &str = "query($id: ID!) { webhookSubscription(id: $id) { enabled disabledReason deliveries { nodes { eventType status attemptCount lastStatusCode attempts { statusCode } } } } }";
+
+#[tokio::test]
+async fn committed_events_reach_their_subscriptions_signed_in_order_and_only_those_wanted() {
+    let app = dispatching_app(vec![5]).await;
+    let (receiver, url) = receiver().await;
+    // Before the subscription: not delivered.
+    let early = create_contact(&app, &app.org.token, "Early").await;
+    let (id, secret) = subscribe(&app, &url, json!(["CONTACT_CREATED", "CONTACT_UPDATED"])).await;
+    let ann = create_contact(&app, &app.org.token, "Ann").await;
+    rename_contact(&app, &ann, "Anne").await;
+    // A type it does not want, and another organization's event: not delivered.
+    app.data(
+        &app.org.token,
+        "mutation($id: ID!) { setContactConsent(input: { contactId: $id, channel: SMS, status: OPTED_OUT }) { userErrors { code } } }",
+        json!({ "id": ann }),
+    )
+    .await;
+    let other = app.create_org("Other", "other", "owner@other.test").await;
+    create_contact(&app, &other.token, "Stranger").await;
+    rename_contact(&app, &early, "Earlier").await;
+
+    let requests = receiver.wait_for(3).await;
+    let bodies = receiver.bodies();
+    let summary: Vec<(Value, Value)> = bodies
+        .iter()
+        .map(|b| (b["type"].clone(), b["data"]["subject"]["id"].clone()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (json!("CONTACT_CREATED"), ann.clone()),
+            (json!("CONTACT_UPDATED"), ann.clone()),
+            (json!("CONTACT_UPDATED"), early.clone()),
+        ]
+    );
+    let body = &bodies[1];
+    assert_eq!(body["data"]["subject"]["type"], "Contact");
+    assert_eq!(body["data"]["actorId"], app.org.owner_id);
+    assert_eq!(body["data"]["organizationId"], app.org.org_id);
+    let sequences: Vec<i64> = bodies
+        .iter()
+        .map(|b| b["data"]["sequence"].as_i64().unwrap())
+        .collect();
+    assert!(sequences.windows(2).all(|w| w[0] < w[1]), "{sequences:?}");
+    for (headers, body) in &requests {
+        let header = |name: &str| headers.get(name).unwrap().to_str().unwrap().to_string();
+        let timestamp: i64 = header("webhook-timestamp").parse().unwrap();
+        assert_eq!(
+            header("webhook-signature"),
+            switchboard::webhooks::signing::sign(&secret, &header("webhook-id"), timestamp, body)
+        );
+    }
+    let state = recorded(&app, &id, 3).await;
+    let deliveries = state["webhookSubscription"]["deliveries"]["nodes"]
+        .as_array()
+        .unwrap();
+    assert_eq!(deliveries.len(), 3);
+    assert!(deliveries.iter().all(|d| d["status"] == "SUCCEEDED"
+        && d["attemptCount"] == 1
+        && d["attempts"] == json!([{ "statusCode": 200 }])));
+    // Nothing more arrives: the other events were not for it.
+    advance(&app, 60);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(receiver.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn a_failed_delivery_is_retried_on_schedule_or_retry_after_and_later_events_wait_behind_it() {
+    let app = dispatching_app(vec![5, 300]).await;
+    let (receiver, url) = receiver().await;
+    let (id, _) = subscribe(&app, &url, json!(["CONTACT_CREATED"])).await;
+    receiver.answer_retry_after(503, "120");
+    let first = create_contact(&app, &app.org.token, "First").await;
+    recorded(&app, &id, 1).await;
+    let second = create_contact(&app, &app.org.token, "Second").await;
+    // The second waits behind the first: nothing is sent before the first's retry is due
+    // (Retry-After 120 s is longer than the schedule's 5 s).
+    advance(&app, 60);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(receiver.requests().len(), 1);
+    let state = app
+        .data(&app.org.token, SUBSCRIPTION_STATE, json!({ "id": id }))
+        .await;
+    assert_eq!(
+        state["webhookSubscription"]["deliveries"]["nodes"],
+        json!([
+            { "eventType": "CONTACT_CREATED", "status": "PENDING", "attemptCount": 0, "lastStatusCode": null, "attempts": [] },
+            { "eventType": "CONTACT_CREATED", "status": "PENDING", "attemptCount": 1, "lastStatusCode": 503, "attempts": [{ "statusCode": 503 }] },
+        ])
+    );
+    // Its time comes: the first goes, then the second, in order.
+    receiver.answer(200, "ok");
+    advance(&app, 61);
+    receiver.wait_for(3).await;
+    recorded(&app, &id, 3).await;
+    let subjects: Vec<Value> = receiver
+        .bodies()
+        .iter()
+        .map(|b| b["data"]["subject"]["id"].clone())
+        .collect();
+    assert_eq!(subjects, [first.clone(), first, second]);
+    let requests = receiver.requests();
+    assert_eq!(
+        requests[0].0.get("webhook-id"),
+        requests[1].0.get("webhook-id"),
+        "a retry keeps its webhook-id"
+    );
+    let state = app
+        .data(&app.org.token, SUBSCRIPTION_STATE, json!({ "id": id }))
+        .await;
+    assert_eq!(
+        state["webhookSubscription"]["deliveries"]["nodes"],
+        json!([
+            { "eventType": "CONTACT_CREATED", "status": "SUCCEEDED", "attemptCount": 1, "lastStatusCode": 200, "attempts": [{ "statusCode": 200 }] },
+            { "eventType": "CONTACT_CREATED", "status": "SUCCEEDED", "attemptCount": 2, "lastStatusCode": 200, "attempts": [{ "statusCode": 503 }, { "statusCode": 200 }] },
+        ])
+    );
+}
+
+#[tokio::test]
+async fn a_delivery_failing_through_its_retries_disables_the_subscription_until_enabled_again() {
+    let app = dispatching_app(vec![5]).await;
+    let (receiver, url) = receiver().await;
+    let (id, _) = subscribe(&app, &url, json!(["CONTACT_CREATED"])).await;
+    receiver.answer(500, "down");
+    create_contact(&app, &app.org.token, "One").await;
+    recorded(&app, &id, 1).await;
+    // Not before the schedule's 5 s.
+    advance(&app, 4);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(receiver.requests().len(), 1);
+    advance(&app, 1);
+    let disabled = recorded(&app, &id, 2).await;
+    assert_eq!(disabled["webhookSubscription"]["enabled"], false);
+    let reason = disabled["webhookSubscription"]["disabledReason"]
+        .as_str()
+        .unwrap();
+    assert!(
+        reason.starts_with("the CONTACT_CREATED delivery (event ")
+            && reason.contains(" failed 2 times since ")
+            && reason.ends_with("; the last error: the receiver answered 500"),
+        "{reason}"
+    );
+    assert_eq!(
+        disabled["webhookSubscription"]["deliveries"]["nodes"],
+        json!([{ "eventType": "CONTACT_CREATED", "status": "FAILED", "attemptCount": 2, "lastStatusCode": 500,
+                 "attempts": [{ "statusCode": 500 }, { "statusCode": 500 }] }])
+    );
+    assert_eq!(
+        app.count("events WHERE event_type = 'WEBHOOK_SUBSCRIPTION_DISABLED'")
+            .await,
+        1
+    );
+    // Disabled: events are not delivered, nor later when it is enabled again.
+    receiver.answer(200, "ok");
+    create_contact(&app, &app.org.token, "Missed").await;
+    advance(&app, 60);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(receiver.requests().len(), 2);
+    let enabled = app
+        .data(
+            &app.org.token,
+            UPDATE,
+            json!({ "input": { "id": id, "enabled": true } }),
+        )
+        .await;
+    assert_eq!(
+        enabled["updateWebhookSubscription"]["userErrors"],
+        json!([])
+    );
+    let after = create_contact(&app, &app.org.token, "After").await;
+    receiver.wait_for(3).await;
+    assert_eq!(receiver.bodies()[2]["data"]["subject"]["id"], after);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(receiver.requests().len(), 3);
 }

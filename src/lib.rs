@@ -8,6 +8,7 @@ pub mod activity;
 pub mod anonymization;
 pub mod attachments;
 pub mod auth;
+pub mod broadcasts;
 pub mod channels;
 pub mod cli;
 pub mod clock;
@@ -141,6 +142,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
     let clock: Arc<clock::Clock> = Default::default();
     messages::delivery::register(&jobs, Arc::new(providers::Providers::new(config.clone())));
     webhooks::dispatch::register(&jobs);
+    broadcasts::service::register(&jobs);
     tasks.push(
         webhooks::dispatch::Waker {
             db: bus_db.clone(),

@@ -111,7 +111,9 @@ org_scoped!(
     webhook_delivery,
     webhook_attempt,
     auto_responder,
-    auto_responder_reply
+    auto_responder_reply,
+    broadcast,
+    broadcast_recipient
 );
 
 impl OrgScoped for entity::organization::Entity {

@@ -6,6 +6,8 @@
 //!     [--no-pin] [--json] [--database-url postgres://...] [--fresh-database] [--keep-database]
 //!     [--sqlite-synchronous normal|full] [--users 50] [--contacts 100000]
 //!     [--conversations 100000] [--messages-per-conversation 10]
+//! cargo run --release -p bench -- --scenario broadcast [--broadcast-contacts 100000]
+//!     [--broadcast-workers 4] [--broadcast-timeout 1800] [--json] [--database-url postgres://...]
 //! cargo run --release -p bench -- --scenario fanout,replay [--subscribers 1000,5000,10000]
 //!     [--rate 5] [--seconds 10] [--rounds 3] [--hold-seconds 0] [--hold-rate 0]
 //!     [--sample-seconds 10] [--connect-concurrency 200] [--drain-seconds 60]
@@ -58,6 +60,7 @@
 //! No `tracing` subscriber is installed, so the request spans of the middleware cost next to
 //! nothing, on both servers alike.
 
+mod broadcast;
 mod contacts;
 mod inbox;
 mod live;
@@ -232,6 +235,18 @@ struct Args {
     /// `webhooks`: seconds the deliveries may take before what is missing is counted.
     #[arg(long, default_value_t = 600.0)]
     webhook_timeout: f64,
+
+    /// `broadcast`: contacts in the broadcast's audience.
+    #[arg(long, default_value_t = 100_000)]
+    broadcast_contacts: usize,
+
+    /// `broadcast`: the server's job workers.
+    #[arg(long, default_value_t = 4)]
+    broadcast_workers: usize,
+
+    /// `broadcast`: seconds the whole broadcast may take.
+    #[arg(long, default_value_t = 1_800.0)]
+    broadcast_timeout: f64,
 
     /// Internal: run as the server process of `fanout` and `replay`.
     #[arg(long, hide = true)]
@@ -445,10 +460,6 @@ fn main() -> anyhow::Result<()> {
             return Ok(());
         }
     }
-    let scenarios: Vec<Scenario> = scenarios
-        .into_iter()
-        .filter(|s| *s != Scenario::Webhooks)
-        .collect();
     let mut live: Vec<Scenario> = args
         .scenario
         .iter()
@@ -456,6 +467,12 @@ fn main() -> anyhow::Result<()> {
         .filter(|s| s.is_live())
         .collect();
     live.dedup();
+    if args.scenario.contains(&Scenario::Broadcast) {
+        run_broadcast(&args)?;
+        if scenarios.is_empty() && live.is_empty() {
+            return Ok(());
+        }
+    }
     if !live.is_empty() {
         run_live(&args, &live, client_core)?;
         if scenarios.is_empty() {
@@ -509,6 +526,55 @@ fn main() -> anyhow::Result<()> {
         }
     }
     outcome
+}
+
+/// Runs the `broadcast` scenario (`broadcast.rs`) on its own server, database and runtime.
+fn run_broadcast(args: &Args) -> anyhow::Result<()> {
+    if args.broadcast_contacts == 0 {
+        bail!("--broadcast-contacts must be at least 1");
+    }
+    let runtime = pin::runtime("bench-broadcast", args.server_threads.max(2), None)?;
+    let mut created = None;
+    let mut database_url = args.database_url.clone();
+    if args.fresh_database {
+        match &args.database_url {
+            Some(url) if url.starts_with("postgres") => {
+                let (new_url, name) = create_database(&runtime, url)?;
+                eprintln!("bench: created database {name}");
+                database_url = Some(new_url);
+                created = Some((url.clone(), name));
+            }
+            _ => bail!("--fresh-database needs a PostgreSQL --database-url"),
+        }
+    }
+    let outcome = broadcast::run(
+        &runtime,
+        broadcast::Options {
+            contacts: args.broadcast_contacts,
+            database_url,
+            sqlite_synchronous: args.sqlite_synchronous,
+            workers: args.broadcast_workers,
+            timeout: seconds(args.broadcast_timeout, "broadcast-timeout")?,
+        },
+    );
+    if let Some((url, name)) = created {
+        if args.keep_database {
+            eprintln!("bench: kept database {name}");
+        } else {
+            drop_database(&runtime, &url, &name)?;
+            eprintln!("bench: dropped database {name}");
+        }
+    }
+    let result = outcome?;
+    if args.json {
+        println!("{}", serde_json::json!({ "broadcast": result }));
+    } else {
+        print!("{}", broadcast::table(&result));
+    }
+    if !result.valid {
+        bail!("invalid run: not every contact got exactly one delivered message");
+    }
+    Ok(())
 }
 
 /// Runs the websocket scenarios (`live.rs`), each side on its own server process.

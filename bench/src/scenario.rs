@@ -43,6 +43,9 @@ pub enum Scenario {
     /// Webhook deliveries from the event log to a local receiver against a plain sender (see
     /// `webhooks.rs`); only when named.
     Webhooks,
+    /// A broadcast to `--broadcast-contacts` contacts: time to enqueue and messages per second,
+    /// against plain SQL doing the same writes (see `broadcast.rs`); only when named.
+    Broadcast,
 }
 
 /// What a scenario must reach to meet its target.
@@ -101,6 +104,7 @@ impl Scenario {
             Scenario::Fanout => "fanout",
             Scenario::Replay => "replay",
             Scenario::Webhooks => "webhooks",
+            Scenario::Broadcast => "broadcast",
         }
     }
 
@@ -117,7 +121,9 @@ impl Scenario {
             Scenario::Viewer | Scenario::Contacts => vec![32],
             Scenario::Inbox => vec![1, 32],
             Scenario::Send => vec![1, 8, 64],
-            Scenario::Fanout | Scenario::Replay | Scenario::Webhooks => Vec::new(),
+            Scenario::Fanout | Scenario::Replay | Scenario::Webhooks | Scenario::Broadcast => {
+                Vec::new()
+            }
         }
     }
 
@@ -204,7 +210,7 @@ impl Scenario {
                     writes: Some(conversations),
                 }
             }
-            Scenario::Fanout | Scenario::Replay | Scenario::Webhooks => {
+            Scenario::Fanout | Scenario::Replay | Scenario::Webhooks | Scenario::Broadcast => {
                 anyhow::bail!("{} is not an HTTP scenario", self.name())
             }
         })

@@ -6,6 +6,8 @@ pub mod api_token;
 pub mod attachment;
 pub mod auto_responder;
 pub mod auto_responder_reply;
+pub mod broadcast;
+pub mod broadcast_recipient;
 pub mod channel;
 pub mod contact;
 pub mod contact_attribute_value;

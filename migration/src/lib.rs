@@ -19,6 +19,7 @@ mod m20261124_000013_jobs;
 mod m20261124_000014_templates;
 mod m20261124_000015_webhooks;
 mod m20261125_000016_ingest;
+mod m20261125_000017_broadcasts;
 mod m20261125_000018_webhook_dispatch;
 mod m20261125_000019_auto_responders;
 
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000014_templates::Migration),
             Box::new(m20261124_000015_webhooks::Migration),
             Box::new(m20261125_000016_ingest::Migration),
+            Box::new(m20261125_000017_broadcasts::Migration),
             Box::new(m20261125_000018_webhook_dispatch::Migration),
             Box::new(m20261125_000019_auto_responders::Migration),
         ]

@@ -146,7 +146,8 @@ pub async fn find<C: ConnectionTrait>(
         .ok_or_else(|| AppError::invalid(field, UserErrorCode::NotFound, "no such conversation"))
 }
 
-async fn next_number<C: ConnectionTrait>(conn: &C, org_id: Uuid) -> AppResult<i64> {
+/// The organization's next conversation number (taken inside the caller's transaction).
+pub(crate) async fn next_number<C: ConnectionTrait>(conn: &C, org_id: Uuid) -> AppResult<i64> {
     let backend = conn.get_database_backend();
     let sql = match backend {
         DbBackend::Postgres => {

@@ -86,6 +86,8 @@ pub enum Node {
     Template(crate::templates::graphql::Template),
     /// An auto-responder.
     AutoResponder(crate::responders::graphql::AutoResponder),
+    /// A broadcast.
+    Broadcast(crate::broadcasts::graphql::Broadcast),
 }
 
 /// Largest list `nodes(ids:)` takes.
@@ -174,6 +176,10 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option<N
             .load::<entity::auto_responder::Entity>(uuid)
             .await?
             .map(|m| Node::AutoResponder(crate::responders::graphql::AutoResponder(m))),
+        "Broadcast" if principal.require(Permission::ManageRouting).is_ok() => app
+            .load::<entity::broadcast::Entity>(uuid)
+            .await?
+            .map(|m| Node::Broadcast(crate::broadcasts::graphql::Broadcast(m))),
         "ActivityLogEntry" if principal.require(Permission::WorkConversations).is_ok() => app
             .load::<entity::event::Entity>(uuid)
             .await?
@@ -236,6 +242,7 @@ pub struct Query(
     crate::templates::graphql::TemplateQuery,
     crate::responders::graphql::ResponderQuery,
     crate::webhooks::graphql::WebhookQuery,
+    crate::broadcasts::graphql::BroadcastQuery,
 );
 
 /// Every mutation of the API.
@@ -262,6 +269,7 @@ pub struct Mutation(
     crate::responders::graphql::ResponderMutation,
     crate::webhooks::graphql::WebhookMutation,
     PresenceMutation,
+    crate::broadcasts::graphql::BroadcastMutation,
 );
 
 /// Every subscription of the API: live updates over websockets (`/graphql/ws`, subprotocols
@@ -274,6 +282,7 @@ pub struct Subscription(
     PresenceSubscription,
     crate::routing::graphql::RoutingSubscription,
     crate::routing::graphql::QueueStatsSubscription,
+    crate::broadcasts::graphql::BroadcastSubscription,
 );
 
 /// The schema type.

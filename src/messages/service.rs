@@ -252,6 +252,10 @@ pub async fn append<C: ConnectionTrait>(
         // Sent by a job that exists if and only if this message commits.
         crate::jobs::enqueue(conn, super::delivery::delivery_job(&message)).await?;
     }
+    if new.direction == Direction::Inbound {
+        // A reply to a broadcast's message counts for the broadcast.
+        crate::broadcasts::service::on_inbound(conn, conversation.id, now).await?;
+    }
     let subject = Subject::new(SUBJECT, conversation.id);
     events::record(
         conn,
@@ -1536,7 +1540,8 @@ pub async fn record_delivery_status<C: ConnectionTrait>(
     reason: Option<String>,
     at: DateTime<Utc>,
 ) -> AppResult<message::Model> {
-    if !DeliveryStatus::parse(&message.delivery_status).may_become(status) {
+    let from = DeliveryStatus::parse(&message.delivery_status);
+    if !from.may_become(status) {
         return Ok(message);
     }
     message_status_event::ActiveModel {
@@ -1565,6 +1570,8 @@ pub async fn record_delivery_status<C: ConnectionTrait>(
         json!({ "messageId": message_id, "status": status.as_str(), "reason": reason }),
     )
     .await?;
+    // A broadcast's message moves its recipient and counters with it.
+    crate::broadcasts::service::on_message_status(conn, message_id, from, status, at).await?;
     Ok(updated)
 }
 

@@ -10,6 +10,7 @@ mod anonymization;
 mod attachments;
 mod auth;
 mod batching;
+mod broadcasts;
 mod channels;
 mod contacts;
 mod contacts_bulk;

@@ -113,6 +113,24 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
     ),
     ("CONTACT_ANONYMIZED", "A contact was anonymized."),
     ("PRESENCE_CHANGED", "A user's presence changed."),
+    ("BROADCAST_CREATED", "A broadcast was created (a draft)."),
+    ("BROADCAST_SCHEDULED", "A broadcast was scheduled."),
+    ("BROADCAST_STARTED", "A broadcast started sending."),
+    ("BROADCAST_PAUSED", "A broadcast was paused."),
+    ("BROADCAST_RESUMED", "A paused broadcast was resumed."),
+    ("BROADCAST_CANCELLED", "A broadcast was cancelled."),
+    (
+        "BROADCAST_COMPLETED",
+        "Every recipient of a broadcast was sent to (or failed or was skipped).",
+    ),
+    (
+        "BROADCAST_FAILED",
+        "A broadcast could not go on (its channel or template went away).",
+    ),
+    (
+        "BROADCAST_PROGRESS",
+        "A broadcast's counters moved (at most once per batch, or once a second).",
+    ),
 ];
 
 /// Whether `name` is an event type a subscription may name.

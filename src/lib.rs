@@ -4,6 +4,9 @@
 
 #![recursion_limit = "256"]
 
+#[macro_use]
+mod macros;
+
 pub mod activity;
 pub mod anonymization;
 pub mod attachments;

@@ -22,33 +22,6 @@ use crate::messages::service::{Direction, NewMessage, append};
 use crate::tenancy;
 use crate::validate::Errors;
 
-macro_rules! stored_enum {
-    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal),* $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-        pub enum $name {
-            $($(#[$vdoc])* $variant),*
-        }
-
-        impl $name {
-            /// Stored name.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text),*
-                }
-            }
-
-            /// Parses a stored name.
-            pub fn parse(name: &str) -> Option<Self> {
-                match name {
-                    $($text => Some($name::$variant),)*
-                    _ => None,
-                }
-            }
-        }
-    };
-}
-
 stored_enum!(
     /// Where a conversation stands.
     Status {

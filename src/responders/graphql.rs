@@ -1,12 +1,18 @@
 //! GraphQL types, queries and mutations of auto-responders.
 
+use std::collections::HashMap;
+
+use async_graphql::dataloader::Loader;
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::service::{self, MatchKind, ResponderFilter, ResponderInput, Trigger};
 use crate::channels::graphql::{BusinessHours, Channel};
-use crate::error::AppResult;
-use crate::graphql::context::ContextExt;
+use sea_orm::DatabaseConnection;
+use uuid::Uuid;
+
+use crate::error::{AppError, AppResult};
+use crate::graphql::context::{ContextExt, ScopedLoader};
 use crate::graphql::payload::{UserError, input_id, split};
 use crate::graphql::relay::{Connection, PageArgs, decode_id, encode_id};
 use crate::organizations::graphql::patch;
@@ -76,6 +82,27 @@ impl From<MatchKind> for MatchKindGql {
             MatchKind::Exact => MatchKindGql::Exact,
             MatchKind::Contains => MatchKindGql::Contains,
         }
+    }
+}
+
+/// Replies sent per responder, batched.
+pub struct ReplyCounts {
+    db: DatabaseConnection,
+    org_id: Uuid,
+}
+
+impl ScopedLoader for ReplyCounts {
+    fn new(db: DatabaseConnection, org_id: Uuid) -> Self {
+        Self { db, org_id }
+    }
+}
+
+impl Loader<Uuid> for ReplyCounts {
+    type Value = u64;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, u64>, AppError> {
+        service::reply_counts(&self.db, self.org_id, keys).await
     }
 }
 
@@ -160,7 +187,12 @@ impl AutoResponder {
 
     /// How many replies it sent.
     async fn reply_count(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
-        Ok(service::reply_count(ctx.app().db(), self.0.org_id, self.0.id).await?)
+        Ok(ctx
+            .app()
+            .loader::<ReplyCounts>()?
+            .load_one(self.0.id)
+            .await?
+            .unwrap_or_default())
     }
 
     /// When it was created.

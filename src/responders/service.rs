@@ -26,6 +26,8 @@
 //! delivery like any other), written in the transaction that stores the inbound message, and
 //! logged in `auto_responder_replies`.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, Utc};
 use entity::auto_responder as responder;
 use entity::auto_responder_reply as reply;
@@ -82,74 +84,31 @@ pub const DEFAULT_OPT_OUT_REPLY: &str =
 pub const DEFAULT_OPT_IN_REPLY: &str =
     "You have been resubscribed and will receive messages again. Reply STOP to unsubscribe.";
 
-/// What makes a responder answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Trigger {
-    /// A keyword in the message.
-    Keyword,
-    /// A message outside business hours.
-    OutOfHours,
-    /// The contact's first message in a conversation.
-    FirstMessage,
-    /// An SMS opt-out keyword (the responder holds the confirmation).
-    OptOut,
-    /// An SMS opt-in keyword (the responder holds the confirmation).
-    OptIn,
-}
-
-impl Trigger {
-    /// Stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Keyword => "KEYWORD",
-            Trigger::OutOfHours => "OUT_OF_HOURS",
-            Trigger::FirstMessage => "FIRST_MESSAGE",
-            Trigger::OptOut => "OPT_OUT",
-            Trigger::OptIn => "OPT_IN",
-        }
+stored_enum!(
+    /// What makes a responder answer.
+    Trigger {
+        /// A keyword in the message.
+        Keyword => "KEYWORD",
+        /// A message outside business hours.
+        OutOfHours => "OUT_OF_HOURS",
+        /// The contact's first message in a conversation.
+        FirstMessage => "FIRST_MESSAGE",
+        /// An SMS opt-out keyword (the responder holds the confirmation).
+        OptOut => "OPT_OUT",
+        /// An SMS opt-in keyword (the responder holds the confirmation).
+        OptIn => "OPT_IN",
     }
+);
 
-    /// From its stored name.
-    pub fn parse(name: &str) -> Option<Self> {
-        [
-            Trigger::Keyword,
-            Trigger::OutOfHours,
-            Trigger::FirstMessage,
-            Trigger::OptOut,
-            Trigger::OptIn,
-        ]
-        .into_iter()
-        .find(|t| t.as_str() == name)
+stored_enum!(
+    /// How keywords match.
+    MatchKind {
+        /// The whole message is the keyword.
+        Exact => "EXACT",
+        /// The message contains the keyword as whole words.
+        Contains => "CONTAINS",
     }
-}
-
-/// How keywords match.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MatchKind {
-    /// The whole message is the keyword.
-    Exact,
-    /// The message contains the keyword as whole words.
-    Contains,
-}
-
-impl MatchKind {
-    /// Stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MatchKind::Exact => "EXACT",
-            MatchKind::Contains => "CONTAINS",
-        }
-    }
-
-    /// From its stored name.
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "EXACT" => Some(MatchKind::Exact),
-            "CONTAINS" => Some(MatchKind::Contains),
-            _ => None,
-        }
-    }
-}
+);
 
 /// Words of `text`, upper-cased, without punctuation.
 fn words(text: &str) -> Vec<String> {
@@ -522,12 +481,27 @@ pub async fn list(
     Ok((page, total))
 }
 
-/// How many replies a responder sent.
-pub async fn reply_count(db: &DatabaseConnection, org_id: Uuid, id: Uuid) -> AppResult<u64> {
-    Ok(tenancy::in_org::<reply::Entity>(org_id)
-        .filter(reply::Column::ResponderId.eq(id))
-        .count(db)
-        .await?)
+/// How many replies each of `ids` sent: one grouped count for all of them.
+pub async fn reply_counts(
+    db: &DatabaseConnection,
+    org_id: Uuid,
+    ids: &[Uuid],
+) -> AppResult<HashMap<Uuid, u64>> {
+    use sea_orm::QuerySelect;
+    use sea_orm::sea_query::{Expr, ExprTrait as _};
+    let rows: Vec<(Option<Uuid>, i64)> = tenancy::in_org::<reply::Entity>(org_id)
+        .select_only()
+        .column(reply::Column::ResponderId)
+        .column_as(Expr::col(reply::Column::Id).count(), "n")
+        .filter(reply::Column::ResponderId.is_in(ids.iter().copied()))
+        .group_by(reply::Column::ResponderId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, n)| Some((id?, u64::try_from(n).unwrap_or_default())))
+        .collect())
 }
 
 fn active_at(model: &responder::Model, at: DateTime<Utc>) -> bool {

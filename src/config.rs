@@ -251,6 +251,15 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_PRESENCE_GRACE_SECONDS", default_value_t = 60)]
     pub presence_grace_seconds: u64,
 
+    /// Seconds a room stays open after its last connected participant left: it completes then
+    /// unless someone joined meanwhile.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_ROOM_EMPTY_GRACE_SECONDS",
+        default_value_t = 60
+    )]
+    pub room_empty_grace_seconds: u64,
+
     /// Seconds between presence heartbeats: each instance renews the expiry of the connections
     /// it holds, then sweeps expired connections (of instances that stopped) and users whose
     /// grace period is over. 0 turns both off.
@@ -315,6 +324,23 @@ pub struct Config {
         default_value = "image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain,text/csv,audio/mpeg,audio/ogg,video/mp4"
     )]
     pub attachment_types: Vec<String>,
+
+    /// Longest period a metric query may cover, in days (longer intervals are refused).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_METRICS_MAX_INTERVAL_DAYS",
+        default_value_t = 400
+    )]
+    pub metrics_max_interval_days: i64,
+
+    /// Most time buckets one metric series may have (e.g. `HOUR` over a year is refused).
+    #[arg(long, env = "SWITCHBOARD_METRICS_MAX_BUCKETS", default_value_t = 1_000)]
+    pub metrics_max_buckets: usize,
+
+    /// Most groups a metric query's `groupBy` may make: the product of the dimensions' possible
+    /// values (rows of the organization, plus one for "none") must stay under it.
+    #[arg(long, env = "SWITCHBOARD_METRICS_MAX_GROUPS", default_value_t = 1_000)]
+    pub metrics_max_groups: usize,
 
     /// Seconds to wait for in-flight requests, and for running jobs, on shutdown (jobs still
     /// running then are stopped and released to run again).

@@ -36,6 +36,8 @@ pub enum UserErrorCode {
     Ambiguous,
     /// The caller's role does not allow this change.
     Forbidden,
+    /// A capacity or count limit is reached (e.g. a room is full).
+    LimitExceeded,
 }
 
 /// A validation or business-rule failure on one input field.

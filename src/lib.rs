@@ -12,6 +12,8 @@ pub mod anonymization;
 pub mod attachments;
 pub mod auth;
 pub mod broadcasts;
+pub mod call_campaigns;
+pub mod calls;
 pub mod channels;
 pub mod cli;
 pub mod clock;
@@ -30,6 +32,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod live;
 pub mod messages;
+pub mod metrics;
 pub mod notes;
 pub mod organizations;
 pub mod presence;
@@ -37,6 +40,7 @@ pub mod providers;
 pub mod queues;
 pub mod ratelimit;
 pub mod responders;
+pub mod rooms;
 pub mod routing;
 pub mod search;
 pub mod tags;
@@ -143,9 +147,13 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
     };
     let jobs = Arc::new(jobs::Jobs::default());
     let clock: Arc<clock::Clock> = Default::default();
-    messages::delivery::register(&jobs, Arc::new(providers::Providers::new(config.clone())));
+    let providers = Arc::new(providers::Providers::new(config.clone()));
+    messages::delivery::register(&jobs, providers.clone());
+    calls::placement::register(&jobs, providers);
     webhooks::dispatch::register(&jobs);
     broadcasts::service::register(&jobs);
+    call_campaigns::dialer::register(&jobs);
+    rooms::service::register(&jobs);
     tasks.push(
         webhooks::dispatch::Waker {
             db: bus_db.clone(),

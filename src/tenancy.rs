@@ -113,7 +113,13 @@ org_scoped!(
     auto_responder,
     auto_responder_reply,
     broadcast,
-    broadcast_recipient
+    broadcast_recipient,
+    room,
+    room_participant,
+    room_recording,
+    call,
+    call_campaign,
+    call_campaign_receiver
 );
 
 impl OrgScoped for entity::organization::Entity {

@@ -15,6 +15,11 @@
 //!     [--ws-max-queued N] [--event-bus-capacity N]
 //! cargo run --release -p bench -- --scenario webhooks [--webhook-events 10000]
 //!     [--webhook-timeout 600] [--database-url postgres://...]
+//! cargo run --release -p bench -- --scenario call-campaign [--call-campaign-receivers 10000]
+//!     [--call-campaign-workers 2] [--call-campaign-timeout 1800] [--database-url postgres://...]
+//! cargo run --release -p bench -- --scenario metrics [--metrics-conversations 1000000]
+//!     [--metrics-messages-per-conversation 5] [--metrics-iterations 50]
+//!     [--database-url postgres://... --fresh-database]
 //! ```
 //!
 //! The websocket scenarios `fanout` and `replay` (GraphQL subscriptions against a plain
@@ -61,11 +66,13 @@
 //! nothing, on both servers alike.
 
 mod broadcast;
+mod call_campaign;
 mod contacts;
 mod inbox;
 mod live;
 mod live_server;
 mod load;
+mod metrics;
 mod pin;
 mod process;
 mod scenario;
@@ -247,6 +254,30 @@ struct Args {
     /// `broadcast`: seconds the whole broadcast may take.
     #[arg(long, default_value_t = 1_800.0)]
     broadcast_timeout: f64,
+
+    /// `call-campaign`: receivers of the RSVP campaign.
+    #[arg(long, default_value_t = 10_000)]
+    call_campaign_receivers: usize,
+
+    /// `call-campaign`: job workers of the runner.
+    #[arg(long, default_value_t = 2)]
+    call_campaign_workers: usize,
+
+    /// `call-campaign`: seconds the whole campaign may take.
+    #[arg(long, default_value_t = 1_800.0)]
+    call_campaign_timeout: f64,
+
+    /// `metrics`: conversations seeded.
+    #[arg(long, default_value_t = 1_000_000)]
+    metrics_conversations: usize,
+
+    /// `metrics`: messages per seeded conversation.
+    #[arg(long, default_value_t = 5)]
+    metrics_messages_per_conversation: usize,
+
+    /// `metrics`: measured requests per query and side.
+    #[arg(long, default_value_t = 50)]
+    metrics_iterations: usize,
 
     /// Internal: run as the server process of `fanout` and `replay`.
     #[arg(long, hide = true)]
@@ -467,6 +498,18 @@ fn main() -> anyhow::Result<()> {
         .filter(|s| s.is_live())
         .collect();
     live.dedup();
+    if args.scenario.contains(&Scenario::CallCampaign) {
+        run_call_campaign(&args)?;
+        if args.scenario.iter().all(|s| *s == Scenario::CallCampaign) {
+            return Ok(());
+        }
+    }
+    if args.scenario.contains(&Scenario::Metrics) {
+        run_metrics(&args)?;
+        if args.scenario.iter().all(|s| *s == Scenario::Metrics) {
+            return Ok(());
+        }
+    }
     if args.scenario.contains(&Scenario::Broadcast) {
         run_broadcast(&args)?;
         if scenarios.is_empty() && live.is_empty() {
@@ -528,6 +571,51 @@ fn main() -> anyhow::Result<()> {
     outcome
 }
 
+/// Runs the `metrics` scenario (`metrics.rs`) on its own server and database.
+fn run_metrics(args: &Args) -> anyhow::Result<()> {
+    let runtime = pin::runtime("bench-metrics", args.server_threads.max(2), None)?;
+    let mut created = None;
+    let mut database_url = args.database_url.clone();
+    if args.fresh_database {
+        match &args.database_url {
+            Some(url) if url.starts_with("postgres") => {
+                let (new_url, name) = create_database(&runtime, url)?;
+                eprintln!("bench: created database {name}");
+                database_url = Some(new_url);
+                created = Some((url.clone(), name));
+            }
+            _ => bail!("--fresh-database needs a PostgreSQL --database-url"),
+        }
+    }
+    let outcome = metrics::run(
+        &runtime,
+        metrics::Options {
+            database_url,
+            conversations: args.metrics_conversations.max(1),
+            messages_per_conversation: args.metrics_messages_per_conversation,
+            iterations: args.metrics_iterations.max(1),
+        },
+    );
+    if let Some((url, name)) = created {
+        if args.keep_database {
+            eprintln!("bench: kept database {name}");
+        } else {
+            drop_database(&runtime, &url, &name)?;
+            eprintln!("bench: dropped database {name}");
+        }
+    }
+    let result = outcome?;
+    if args.json {
+        println!("{}", serde_json::json!({ "metrics": result }));
+    } else {
+        print!("{}", metrics::table(&result));
+    }
+    if !result.valid {
+        bail!("invalid run: the metric answers and the brute-force scan disagree");
+    }
+    Ok(())
+}
+
 /// Runs the `broadcast` scenario (`broadcast.rs`) on its own server, database and runtime.
 fn run_broadcast(args: &Args) -> anyhow::Result<()> {
     if args.broadcast_contacts == 0 {
@@ -573,6 +661,56 @@ fn run_broadcast(args: &Args) -> anyhow::Result<()> {
     }
     if !result.valid {
         bail!("invalid run: not every contact got exactly one delivered message");
+    }
+    Ok(())
+}
+
+/// Runs the `call-campaign` scenario (`call_campaign.rs`) on its own server, database and
+/// runtime.
+fn run_call_campaign(args: &Args) -> anyhow::Result<()> {
+    if args.call_campaign_receivers == 0 {
+        bail!("--call-campaign-receivers must be at least 1");
+    }
+    let runtime = pin::runtime("bench-call-campaign", args.server_threads.max(2), None)?;
+    let mut created = None;
+    let mut database_url = args.database_url.clone();
+    if args.fresh_database {
+        match &args.database_url {
+            Some(url) if url.starts_with("postgres") => {
+                let (new_url, name) = create_database(&runtime, url)?;
+                eprintln!("bench: created database {name}");
+                database_url = Some(new_url);
+                created = Some((url.clone(), name));
+            }
+            _ => bail!("--fresh-database needs a PostgreSQL --database-url"),
+        }
+    }
+    let outcome = call_campaign::run(
+        &runtime,
+        call_campaign::Options {
+            receivers: args.call_campaign_receivers,
+            database_url,
+            sqlite_synchronous: args.sqlite_synchronous,
+            workers: args.call_campaign_workers,
+            timeout: seconds(args.call_campaign_timeout, "call-campaign-timeout")?,
+        },
+    );
+    if let Some((url, name)) = created {
+        if args.keep_database {
+            eprintln!("bench: kept database {name}");
+        } else {
+            drop_database(&runtime, &url, &name)?;
+            eprintln!("bench: dropped database {name}");
+        }
+    }
+    let result = outcome?;
+    if args.json {
+        println!("{}", serde_json::json!({ "call_campaign": result }));
+    } else {
+        print!("{}", call_campaign::table(&result));
+    }
+    if !result.valid {
+        bail!("invalid run: not every receiver finished once with one answered call");
     }
     Ok(())
 }

@@ -46,6 +46,14 @@ pub enum Scenario {
     /// A broadcast to `--broadcast-contacts` contacts: time to enqueue and messages per second,
     /// against plain SQL doing the same writes (see `broadcast.rs`); only when named.
     Broadcast,
+    /// An RSVP call campaign to `--call-campaign-receivers` receivers on the simulator: receivers
+    /// finished per second and the dialer's SQL statements per receiver (see
+    /// `call_campaign.rs`); only when named.
+    CallCampaign,
+    /// Metric queries (`first_response_time` daily by queue over 90 days, `conversations_created`
+    /// hourly over a week) over 1,000,000 conversations against the SQL they run and a
+    /// brute-force scan (see `metrics.rs`); only when named.
+    Metrics,
 }
 
 /// What a scenario must reach to meet its target.
@@ -105,6 +113,8 @@ impl Scenario {
             Scenario::Replay => "replay",
             Scenario::Webhooks => "webhooks",
             Scenario::Broadcast => "broadcast",
+            Scenario::CallCampaign => "call-campaign",
+            Scenario::Metrics => "metrics",
         }
     }
 
@@ -121,9 +131,12 @@ impl Scenario {
             Scenario::Viewer | Scenario::Contacts => vec![32],
             Scenario::Inbox => vec![1, 32],
             Scenario::Send => vec![1, 8, 64],
-            Scenario::Fanout | Scenario::Replay | Scenario::Webhooks | Scenario::Broadcast => {
-                Vec::new()
-            }
+            Scenario::Fanout
+            | Scenario::Replay
+            | Scenario::Webhooks
+            | Scenario::Broadcast
+            | Scenario::CallCampaign
+            | Scenario::Metrics => Vec::new(),
         }
     }
 
@@ -210,7 +223,12 @@ impl Scenario {
                     writes: Some(conversations),
                 }
             }
-            Scenario::Fanout | Scenario::Replay | Scenario::Webhooks | Scenario::Broadcast => {
+            Scenario::Fanout
+            | Scenario::Replay
+            | Scenario::Webhooks
+            | Scenario::Broadcast
+            | Scenario::CallCampaign
+            | Scenario::Metrics => {
                 anyhow::bail!("{} is not an HTTP scenario", self.name())
             }
         })

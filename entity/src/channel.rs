@@ -27,6 +27,10 @@ pub struct Model {
     /// `whsec_…` secret signing ingest requests and webhook-provider sends; null until rotated
     /// for channels created before it existed (their ingest requests are refused).
     pub ingest_secret: Option<String>,
+    /// Voice price per minute, in millionths of `call_currency` (price estimates of calls).
+    pub call_rate_micros: Option<i64>,
+    /// ISO 4217 currency of `call_rate_micros`.
+    pub call_currency: Option<String>,
     pub archived_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

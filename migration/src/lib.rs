@@ -22,6 +22,10 @@ mod m20261125_000016_ingest;
 mod m20261125_000017_broadcasts;
 mod m20261125_000018_webhook_dispatch;
 mod m20261125_000019_auto_responders;
+mod m20261126_000020_calls;
+mod m20261126_000021_call_campaigns;
+mod m20261126_000022_rooms;
+mod m20261126_000023_metrics;
 
 pub use m20261123_000010_search::{CONTACT_SEPARATOR, FOLD_FROM, FOLD_TO};
 
@@ -51,6 +55,10 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000017_broadcasts::Migration),
             Box::new(m20261125_000018_webhook_dispatch::Migration),
             Box::new(m20261125_000019_auto_responders::Migration),
+            Box::new(m20261126_000020_calls::Migration),
+            Box::new(m20261126_000021_call_campaigns::Migration),
+            Box::new(m20261126_000022_rooms::Migration),
+            Box::new(m20261126_000023_metrics::Migration),
         ]
     }
 }

@@ -164,6 +164,8 @@ pub async fn anonymize_contact(
     )
     .await?;
 
+    // Their call campaign receivers: numbers and keypad input erased, pending ones cancelled.
+    crate::call_campaigns::service::erase_contact(&txn, org_id, contact_id, now).await?;
     contact_attribute_value::Entity::delete_many()
         .filter(contact_attribute_value::Column::OrgId.eq(org_id))
         .filter(contact_attribute_value::Column::ContactId.eq(contact_id))
@@ -238,7 +240,8 @@ pub async fn anonymize_contact(
 
 /// Erases the personal data of the organization's conversations matching `which` (and of the
 /// messages `author` wrote elsewhere): subjects, rating comments and attribute values of the
-/// conversations; bodies, email subjects and addresses of their messages; note bodies. Returns
+/// conversations; bodies, email subjects, addresses and `Message-ID`s of their messages; note
+/// bodies; the contact's number, keypad input, recording and transcription of their calls. Returns
 /// (conversations anonymized, messages erased, storage keys of their deleted attachments).
 async fn erase_conversations<C: sea_orm::ConnectionTrait>(
     conn: &C,
@@ -247,7 +250,7 @@ async fn erase_conversations<C: sea_orm::ConnectionTrait>(
     author: Option<Uuid>,
     now: chrono::DateTime<Utc>,
 ) -> AppResult<(u64, u64, Vec<String>)> {
-    use entity::{attachment, conversation_attribute_value, note};
+    use entity::{attachment, call, conversation_attribute_value, note};
     let ids: Vec<Uuid> = conversation::Entity::find()
         .filter(conversation::Column::OrgId.eq(org_id))
         .filter(which)
@@ -275,6 +278,7 @@ async fn erase_conversations<C: sea_orm::ConnectionTrait>(
         .col_expr(message::Column::HtmlBody, none())
         .col_expr(message::Column::EmailSubject, none())
         .col_expr(message::Column::FromAddress, none())
+        .col_expr(message::Column::MessageIdHeader, none())
         .col_expr(
             message::Column::ToAddresses,
             Expr::value(Option::<serde_json::Value>::None),
@@ -320,6 +324,27 @@ async fn erase_conversations<C: sea_orm::ConnectionTrait>(
         .filter(conversation_attribute_value::Column::ConversationId.is_in(ids.clone()))
         .exec(conn)
         .await?;
+    // Calls of the conversations (and the contact's other calls): the contact's number, keypad
+    // input, recording and transcription go; times, durations and statuses stay.
+    let mut calls = Condition::any().add(call::Column::ConversationId.is_in(ids.clone()));
+    if let Some(author) = author {
+        calls = calls.add(call::Column::ContactId.eq(author));
+    }
+    for (direction, number) in [
+        ("INBOUND", call::Column::FromNumber),
+        ("OUTBOUND", call::Column::ToNumber),
+    ] {
+        call::Entity::update_many()
+            .col_expr(number, Expr::value(String::new()))
+            .col_expr(call::Column::Keypad, none())
+            .col_expr(call::Column::RecordingUrl, none())
+            .col_expr(call::Column::Transcription, none())
+            .filter(call::Column::OrgId.eq(org_id))
+            .filter(call::Column::Direction.eq(direction))
+            .filter(calls.clone())
+            .exec(conn)
+            .await?;
+    }
     let anonymized_conversations = conversation::Entity::update_many()
         .col_expr(conversation::Column::Subject, none())
         .col_expr(conversation::Column::RatingComment, none())

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::ChannelType;
 use super::service::{self, ChannelFilter, ChannelInput};
 use crate::auth::Permission;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult, UserErrorCode};
 use crate::graphql::context::{ById, ContextExt, page_selects};
 use crate::graphql::payload::{UserError, input_id, split};
 use crate::graphql::relay::{Connection, PageArgs, SortDirection, decode_id, encode_id};
@@ -256,6 +256,16 @@ impl Channel {
         self.0.auto_reply.as_deref()
     }
 
+    /// Voice price per started minute, used for calls' price estimates; null when not set.
+    async fn call_rate(&self) -> Option<crate::calls::graphql::Money> {
+        self.0
+            .call_rate_micros
+            .map(|micros| crate::calls::graphql::Money {
+                amount: crate::calls::graphql::micros(micros),
+                currency: self.0.call_currency.clone().unwrap_or_else(|| "USD".into()),
+            })
+    }
+
     /// Active or archived.
     async fn status(&self) -> ChannelStatusGql {
         service::ChannelStatus::parse(&self.0.status)
@@ -409,6 +419,49 @@ pub struct CreateChannelInput {
     pub business_hours: Option<BusinessHours>,
     /// Text sent automatically in reply to new inbound conversations, at most 2000 characters.
     pub auto_reply: Option<String>,
+    /// Voice price per started minute (calls' price estimates).
+    pub call_rate: Option<CallRateInput>,
+}
+
+/// A voice price per started minute.
+#[derive(InputObject)]
+pub struct CallRateInput {
+    /// Amount as a decimal string with at most six decimals, 0 to 1000 (`"0.013"`).
+    pub per_minute: String,
+    /// ISO 4217 currency code (`"EUR"`).
+    pub currency: String,
+}
+
+/// Millionths of a decimal string with at most six decimals (`"0.013"` → 13000); `None` when
+/// it is not one.
+pub fn parse_micros(value: &str) -> Option<i64> {
+    let value = value.trim();
+    let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
+    if whole.is_empty()
+        || fraction.len() > 6
+        || !whole.chars().all(|c| c.is_ascii_digit())
+        || !fraction.chars().all(|c| c.is_ascii_digit())
+        || whole.len() > 12
+    {
+        return None;
+    }
+    let whole: i64 = whole.parse().ok()?;
+    let fraction: i64 = format!("{fraction:0<6}").parse().ok()?;
+    whole.checked_mul(1_000_000)?.checked_add(fraction)
+}
+
+fn call_rate(input: CallRateInput) -> AppResult<service::CallRate> {
+    let per_minute_micros = parse_micros(&input.per_minute).ok_or_else(|| {
+        AppError::invalid(
+            "callRate.perMinute",
+            UserErrorCode::Invalid,
+            "callRate.perMinute must be a decimal number such as 0.013",
+        )
+    })?;
+    Ok(service::CallRate {
+        per_minute_micros,
+        currency: input.currency.trim().to_string(),
+    })
 }
 
 /// Changes to an active channel: omitted fields stay, `null` clears an optional one.
@@ -434,6 +487,8 @@ pub struct UpdateChannelInput {
     pub business_hours: MaybeUndefined<BusinessHours>,
     /// Automatic reply text; `null` for none.
     pub auto_reply: MaybeUndefined<String>,
+    /// Voice price per started minute; `null` for none.
+    pub call_rate: MaybeUndefined<CallRateInput>,
 }
 
 /// Names one channel.
@@ -496,9 +551,11 @@ impl ChannelMutation {
     ) -> async_graphql::Result<ChannelPayload> {
         let app = ctx.app();
         let principal = app.principal()?;
-        let result = match queue_id(input.default_queue_id) {
-            Ok(queue) => {
+        let rate = input.call_rate.map(call_rate).transpose();
+        let result = match queue_id(input.default_queue_id).and_then(|q| Ok((q, rate?))) {
+            Ok((queue, rate)) => {
                 let fields = ChannelInput {
+                    call_rate: rate.map(Some),
                     name: Some(input.name),
                     address: input.address,
                     capabilities: input
@@ -554,11 +611,17 @@ impl ChannelMutation {
                 Some(None) => Some(None),
                 Some(Some(q)) => Some(queue_id(Some(q))?),
             };
-            Ok((id, queue))
+            let rate = match patch(input.call_rate) {
+                None => None,
+                Some(None) => Some(None),
+                Some(Some(rate)) => Some(Some(call_rate(rate)?)),
+            };
+            Ok((id, queue, rate))
         });
         let result = match ids {
-            Ok((id, queue)) => {
+            Ok((id, queue, rate)) => {
                 let fields = ChannelInput {
+                    call_rate: rate,
                     name: input.name,
                     address: input.address,
                     capabilities: input

@@ -505,7 +505,21 @@ pub struct ChannelInput {
     pub business_hours: Option<Option<BusinessHours>>,
     /// Automatic reply text.
     pub auto_reply: Option<Option<String>>,
+    /// Voice price per minute (call price estimates).
+    pub call_rate: Option<Option<CallRate>>,
 }
+
+/// A channel's voice price per minute.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallRate {
+    /// Millionths of the currency per started minute.
+    pub per_minute_micros: i64,
+    /// ISO 4217 code (three capital letters).
+    pub currency: String,
+}
+
+/// Highest voice rate: 1000 a minute, in millionths.
+pub const MAX_CALL_RATE_MICROS: i64 = 1_000_000_000;
 
 /// The full state of a channel being written.
 #[derive(Clone, Debug, PartialEq)]
@@ -519,6 +533,7 @@ struct Draft {
     default_queue_id: Option<Uuid>,
     business_hours: Option<BusinessHours>,
     auto_reply: Option<String>,
+    call_rate: Option<CallRate>,
 }
 
 impl Draft {
@@ -533,6 +548,10 @@ impl Draft {
             default_queue_id: model.default_queue_id,
             business_hours: BusinessHours::of(model),
             auto_reply: model.auto_reply.clone(),
+            call_rate: model.call_rate_micros.map(|micros| CallRate {
+                per_minute_micros: micros,
+                currency: model.call_currency.clone().unwrap_or_else(|| "USD".into()),
+            }),
         }
     }
 
@@ -603,6 +622,27 @@ impl Draft {
             self.auto_reply =
                 reply.and_then(|r| errors.optional_text("autoReply", Some(&r), MAX_AUTO_REPLY));
         }
+        if let Some(rate) = input.call_rate {
+            if let Some(rate) = &rate {
+                if !(0..=MAX_CALL_RATE_MICROS).contains(&rate.per_minute_micros) {
+                    errors.add(
+                        "callRate.perMinute",
+                        UserErrorCode::Invalid,
+                        "callRate.perMinute must be 0 to 1000",
+                    );
+                }
+                if !(rate.currency.len() == 3
+                    && rate.currency.chars().all(|c| c.is_ascii_uppercase()))
+                {
+                    errors.add(
+                        "callRate.currency",
+                        UserErrorCode::Invalid,
+                        "callRate.currency must be an ISO 4217 code such as EUR",
+                    );
+                }
+            }
+            self.call_rate = rate;
+        }
         check_settings(errors, self.provider, &self.provider_settings);
         self
     }
@@ -636,6 +676,7 @@ impl Draft {
             "businessHours",
         );
         check(self.auto_reply != before.auto_reply, "autoReply");
+        check(self.call_rate != before.call_rate, "callRate");
         changed
     }
 
@@ -656,6 +697,8 @@ impl Draft {
             .business_hours
             .map(|h| serde_json::to_value(h).unwrap_or(Value::Null)));
         model.auto_reply = Set(self.auto_reply);
+        model.call_rate_micros = Set(self.call_rate.as_ref().map(|r| r.per_minute_micros));
+        model.call_currency = Set(self.call_rate.map(|r| r.currency));
     }
 }
 
@@ -755,6 +798,7 @@ pub async fn create(
         default_queue_id: None,
         business_hours: None,
         auto_reply: None,
+        call_rate: None,
     };
     let draft = base.apply(&mut errors, channel_type, input);
     errors.finish()?;

@@ -48,5 +48,7 @@ pub async fn record<C: ConnectionTrait>(
     }
     .insert(conn)
     .await?;
+    // Metric facts and rollups move with the change they measure.
+    crate::metrics::rollup::on_event(conn, &model).await?;
     Ok(model)
 }

@@ -88,6 +88,16 @@ pub enum Node {
     AutoResponder(crate::responders::graphql::AutoResponder),
     /// A broadcast.
     Broadcast(crate::broadcasts::graphql::Broadcast),
+    /// A voice conference or video room.
+    Room(crate::rooms::graphql::Room),
+    /// A participant of a room.
+    RoomParticipant(crate::rooms::graphql::RoomParticipant),
+    /// A recording of a room.
+    RoomRecording(crate::rooms::graphql::RoomRecording),
+    /// A call.
+    Call(crate::calls::graphql::Call),
+    /// A call campaign.
+    CallCampaign(crate::call_campaigns::graphql::CallCampaign),
 }
 
 /// Largest list `nodes(ids:)` takes.
@@ -180,6 +190,26 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option<N
             .load::<entity::broadcast::Entity>(uuid)
             .await?
             .map(|m| Node::Broadcast(crate::broadcasts::graphql::Broadcast(m))),
+        "Room" if principal.require(Permission::WorkConversations).is_ok() => app
+            .load::<entity::room::Entity>(uuid)
+            .await?
+            .map(|m| Node::Room(crate::rooms::graphql::Room(m))),
+        "RoomParticipant" if principal.require(Permission::WorkConversations).is_ok() => app
+            .load::<entity::room_participant::Entity>(uuid)
+            .await?
+            .map(|m| Node::RoomParticipant(crate::rooms::graphql::RoomParticipant(m))),
+        "RoomRecording" if principal.require(Permission::WorkConversations).is_ok() => app
+            .load::<entity::room_recording::Entity>(uuid)
+            .await?
+            .map(|m| Node::RoomRecording(crate::rooms::graphql::RoomRecording(m))),
+        "Call" if principal.require(Permission::WorkConversations).is_ok() => app
+            .load::<entity::call::Entity>(uuid)
+            .await?
+            .map(|m| Node::Call(crate::calls::graphql::Call(m))),
+        "CallCampaign" if principal.require(Permission::ManageRouting).is_ok() => app
+            .load::<entity::call_campaign::Entity>(uuid)
+            .await?
+            .map(|m| Node::CallCampaign(crate::call_campaigns::graphql::CallCampaign(m))),
         "ActivityLogEntry" if principal.require(Permission::WorkConversations).is_ok() => app
             .load::<entity::event::Entity>(uuid)
             .await?
@@ -243,6 +273,11 @@ pub struct Query(
     crate::responders::graphql::ResponderQuery,
     crate::webhooks::graphql::WebhookQuery,
     crate::broadcasts::graphql::BroadcastQuery,
+    crate::rooms::graphql::RoomQuery,
+    crate::calls::graphql::CallQuery,
+    crate::call_campaigns::graphql::CallCampaignQuery,
+    crate::metrics::graphql::MetricsQuery,
+    crate::metrics::graphql::MetricsCountersQuery,
 );
 
 /// Every mutation of the API.
@@ -270,6 +305,9 @@ pub struct Mutation(
     crate::webhooks::graphql::WebhookMutation,
     PresenceMutation,
     crate::broadcasts::graphql::BroadcastMutation,
+    crate::rooms::graphql::RoomMutation,
+    crate::calls::graphql::CallMutation,
+    crate::call_campaigns::graphql::CallCampaignMutation,
 );
 
 /// Every subscription of the API: live updates over websockets (`/graphql/ws`, subprotocols
@@ -283,6 +321,9 @@ pub struct Subscription(
     crate::routing::graphql::RoutingSubscription,
     crate::routing::graphql::QueueStatsSubscription,
     crate::broadcasts::graphql::BroadcastSubscription,
+    crate::rooms::graphql::RoomSubscription,
+    crate::calls::graphql::CallSubscription,
+    crate::call_campaigns::graphql::CallCampaignSubscription,
 );
 
 /// The schema type.

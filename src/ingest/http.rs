@@ -151,7 +151,15 @@ pub async fn ingest(
         Ok(request) => request,
         Err(error) => return failure(error),
     };
-    match service::handle(&state.db, &state.config, &channel, request).await {
+    match service::handle(
+        &state.db,
+        &state.config,
+        &channel,
+        request,
+        state.clock.now(),
+    )
+    .await
+    {
         Ok(Outcome::Received(received)) => {
             let message = &received.message;
             let status = if received.duplicate {
@@ -178,6 +186,27 @@ pub async fn ingest(
                 "messageId": encode_id("Message", change.message.id),
                 "status": change.message.delivery_status,
                 "reason": change.ignored,
+            }),
+        ),
+        Ok(Outcome::Call(reported)) => json_response(
+            if reported.new_call {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            },
+            json!({
+                "result": if reported.new_call {
+                    "CREATED"
+                } else if reported.ignored.is_some() {
+                    "IGNORED"
+                } else {
+                    "UPDATED"
+                },
+                "callId": encode_id("Call", reported.call.id),
+                "conversationId": reported.call.conversation_id.map(|id| encode_id("Conversation", id)),
+                "contactId": reported.call.contact_id.map(|id| encode_id("Contact", id)),
+                "status": reported.call.status,
+                "reason": reported.ignored,
             }),
         ),
         Err(error) => failure(error),

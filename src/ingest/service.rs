@@ -7,6 +7,8 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, QueryFilter, Que
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::calls::CallStatus;
+use crate::calls::service::{CallReport, Reported};
 use crate::channels::ChannelType;
 use crate::config::Config;
 use crate::contacts::service::{SenderAddress, find_or_create_by_address};
@@ -80,6 +82,8 @@ pub enum Request {
     Message(InboundInput),
     /// Move a message's delivery status.
     Status(StatusInput),
+    /// Start an inbound call, or move a call's status (with keypad digits, recording).
+    Call(CallReport),
 }
 
 /// What recording an inbound message did.
@@ -111,6 +115,8 @@ pub enum Outcome {
     Received(Received),
     /// A status update was applied (or ignored).
     Status(StatusChange),
+    /// A call report was applied.
+    Call(Reported),
 }
 
 fn text_field(
@@ -356,13 +362,7 @@ pub fn parse(body: &[u8], now: DateTime<Utc>) -> AppResult<Request> {
                 at,
             })
         }
-        Some("call") => {
-            return Err(AppError::invalid(
-                "type",
-                UserErrorCode::Invalid,
-                "call events are not supported yet",
-            ));
-        }
+        Some("call") => Request::Call(call_report(&mut errors, &body, now)),
         other => {
             return Err(AppError::invalid(
                 "type",
@@ -684,14 +684,104 @@ pub async fn update_status(
     })
 }
 
-/// Carries out a parsed ingest request on `channel`.
+/// Parses a call report: `providerCallId` (required), `callId` (our id of an outbound call,
+/// on its first report), `from`, `to`, `status`, `reason`, `keypad` (digits), `recordingUrl`,
+/// `recordingSeconds`, `transcription`, `at`.
+fn call_report(
+    errors: &mut Errors,
+    body: &serde_json::Map<String, Value>,
+    now: DateTime<Utc>,
+) -> CallReport {
+    use crate::calls::service::{MAX_REASON as MAX_CALL_REASON, MAX_TRANSCRIPTION, MAX_URL};
+    let provider_call_id = text_field(
+        errors,
+        body,
+        "providerCallId",
+        MAX_PROVIDER_MESSAGE_ID,
+        true,
+    )
+    .unwrap_or_default();
+    let call_id = text_field(errors, body, "callId", 100, false).and_then(|id| {
+        match crate::graphql::relay::decode_id(&async_graphql::ID(id), "Call") {
+            Ok(id) => Some(id),
+            Err(_) => {
+                errors.add(
+                    "callId",
+                    UserErrorCode::Invalid,
+                    "callId is not the id of a call",
+                );
+                None
+            }
+        }
+    });
+    let status = text_field(errors, body, "status", 20, false).and_then(|name| {
+        let status = CallStatus::parse(&name);
+        if status.is_none() {
+            errors.add(
+                "status",
+                UserErrorCode::Invalid,
+                format!(
+                    "status {name:?} is not one of QUEUED, RINGING, IN_PROGRESS, COMPLETED, \
+                     BUSY, NO_ANSWER, FAILED, CANCELED, VOICEMAIL"
+                ),
+            );
+        }
+        status
+    });
+    let keypad = text_field(errors, body, "keypad", 100, false);
+    if keypad.as_deref().is_some_and(|k| {
+        !k.chars()
+            .all(|c| c.is_ascii_digit() || c == '*' || c == '#')
+    }) {
+        errors.add(
+            "keypad",
+            UserErrorCode::Invalid,
+            "keypad holds the digits 0-9, * and # only",
+        );
+    }
+    let recording_seconds = match body.get("recordingSeconds") {
+        None | Some(Value::Null) => None,
+        Some(value) => match value.as_i64().and_then(|v| i32::try_from(v).ok()) {
+            Some(seconds) if seconds >= 0 => Some(seconds),
+            _ => {
+                errors.add(
+                    "recordingSeconds",
+                    UserErrorCode::Invalid,
+                    "recordingSeconds must be a whole number of seconds, 0 or more",
+                );
+                None
+            }
+        },
+    };
+    CallReport {
+        provider_call_id,
+        call_id,
+        from: text_field(errors, body, "from", 32, false),
+        to: text_field(errors, body, "to", 32, false),
+        status,
+        reason: text_field(errors, body, "reason", MAX_CALL_REASON, false)
+            .filter(|r| !r.trim().is_empty()),
+        keypad,
+        recording_url: text_field(errors, body, "recordingUrl", MAX_URL, false),
+        recording_seconds,
+        transcription: text_field(errors, body, "transcription", MAX_TRANSCRIPTION, false),
+        at: time_field(errors, body, "at", now),
+    }
+}
+
+/// Carries out a parsed ingest request on `channel`; `now` is the app clock's time (call
+/// reports without `at` happen then).
 pub async fn handle(
     db: &DatabaseConnection,
     config: &Config,
     channel: &channel::Model,
     request: Request,
+    now: DateTime<Utc>,
 ) -> AppResult<Outcome> {
     match request {
+        Request::Call(input) => crate::calls::service::report(db, channel, input, now)
+            .await
+            .map(Outcome::Call),
         Request::Message(input) => receive(db, config, channel, input)
             .await
             .map(Outcome::Received),

@@ -12,7 +12,7 @@
 //!   permanent error, the message is `FAILED` with the reason.
 //! - A report the provider announces (the simulator's delivered or failed, possibly delayed) is
 //!   a `message.report` job due when the report is, which records it: a delay is a job, not a
-//!   sleep.
+//!   sleep. An immediate report is recorded in the send's own transaction.
 //! - A message removed or anonymized, or whose channel was deleted or archived, before it was
 //!   sent fails with a reason saying so.
 
@@ -167,17 +167,31 @@ async fn deliver(ctx: JobContext, providers: Arc<Providers>) -> JobResult {
     match provider.send(&outbound, &channel.provider_settings).await {
         Ok(accepted) => {
             let txn = db::begin_write(&ctx.db).await?;
+            let mut sent = None;
             if let Some(message) = message::Entity::find_by_id(id).one(&txn).await? {
                 let message =
                     remember_provider_id(&txn, message, channel.id, &accepted.provider_message_id)
                         .await?;
-                record_delivery_status(&txn, message, DeliveryStatus::Sent, None, slot).await?;
+                sent = Some(
+                    record_delivery_status(&txn, message, DeliveryStatus::Sent, None, slot).await?,
+                );
             }
             if let Some((report, after)) = accepted.report {
                 let (status, reason) = match report {
                     Report::Delivered => (DeliveryStatus::Delivered, None),
                     Report::Failed(reason) => (DeliveryStatus::Failed, Some(reason)),
                 };
+                // A report the provider has already (the simulator's immediate outcomes) is
+                // recorded with the send: one transaction, no report job.
+                if after <= chrono::Duration::zero() {
+                    if let Some(message) = sent {
+                        record_delivery_status(&txn, message, status, reason, slot).await?;
+                    }
+                    ctx.complete_in(&txn).await?;
+                    txn.commit().await?;
+                    ctx.committed();
+                    return Ok(Outcome::Done);
+                }
                 let job = NewJob::new(
                     REPORT,
                     json!({

@@ -4,7 +4,8 @@
 //! and, when the provider knows it already, the delivery report to expect and when), a transient
 //! error (retried with backoff) or a permanent error (the message fails with the reason). Real
 //! carriers report delivery later through the ingest endpoint; the [`simulator`] says up front
-//! what it will report, and the delivery job schedules that report as a job of its own.
+//! what it will report, and the delivery job records it with the send (immediate reports) or
+//! schedules it as a job of its own (delayed ones).
 //!
 //! Built: `simulator` (the default), [`webhook`] (a signed POST of each send to the channel's
 //! `providerSettings.url`; the carrier bridge reports statuses and inbound messages on the ingest
@@ -89,6 +90,25 @@ pub enum SendError {
 /// A send, boxed.
 pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<Accepted, SendError>> + Send + 'a>>;
 
+/// One outbound call, as a provider gets it to place.
+#[derive(Clone, Debug)]
+pub struct OutboundCall {
+    /// The call's id (providers use it as their idempotency key and name it when they report).
+    pub call_id: uuid::Uuid,
+    /// The channel it goes out on.
+    pub channel_id: uuid::Uuid,
+    /// `CLICK_TO_CALL`, `CALLBACK` or `CAMPAIGN`.
+    pub kind: String,
+    /// Calling number (the channel's).
+    pub from: String,
+    /// Number to call.
+    pub to: String,
+    /// Which attempt this is (1 for the first).
+    pub attempt: i32,
+    /// The channel's ingest secret: the webhook provider signs with it.
+    pub signing_secret: Option<String>,
+}
+
 /// A carrier of one kind.
 pub trait Provider: Send + Sync {
     /// The provider's stored name (`simulator`, `webhook`, `smtp`).
@@ -97,6 +117,23 @@ pub trait Provider: Send + Sync {
     /// Hands `message` over, with the channel's provider settings.
     fn send<'a>(&'a self, message: &'a Outbound, settings: &'a serde_json::Value)
     -> SendFuture<'a>;
+
+    /// Asks the carrier to place `call` (it reports the call's progress on the ingest
+    /// endpoint, naming `callId` and its own `providerCallId`). Providers without calls refuse
+    /// permanently.
+    fn place_call<'a>(
+        &'a self,
+        call: &'a OutboundCall,
+        settings: &'a serde_json::Value,
+    ) -> SendFuture<'a> {
+        let _ = (call, settings);
+        let name = self.name();
+        Box::pin(async move {
+            Err(SendError::Permanent(format!(
+                "the {name} provider does not place calls"
+            )))
+        })
+    }
 }
 
 /// The providers of this instance, by kind.

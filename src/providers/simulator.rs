@@ -13,6 +13,11 @@
 //! does not exist"), `retry+…@` (like `0001`), `delay+…@` (like `0002`), `bounce+…@` (sent, then
 //! failed: "the message bounced"); any other address is delivered at once.
 //!
+//! Calls (see [`call_outcome`]), by the number's last four digits: `0000` busy, `0001` no
+//! answer, `0002` voicemail, `0003` failed, `0004` rings until answered or ended through the
+//! API; `1xxx` answered with the last digit pressed; anything else answered. Answered calls talk
+//! 30 s plus the last two digits.
+//!
 //! With several recipients the first one with a special address (in `to`, `cc`, `bcc` order)
 //! decides; messages without recipients (chat) are delivered at once. The provider message id
 //! is `sim-` and the message id, so a repeated send is the same send.
@@ -108,6 +113,79 @@ impl Provider for Simulator {
         _settings: &'a serde_json::Value,
     ) -> SendFuture<'a> {
         Box::pin(async move { outcome(message) })
+    }
+}
+
+/// How long a simulated callee's phone rings before the outcome.
+pub const CALL_RING: Duration = Duration::seconds(5);
+
+/// How a simulated call ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallResult {
+    /// Answered; the callee talks this long and presses these keys.
+    Answered {
+        /// Talk time.
+        talk: Duration,
+        /// Keys pressed, if any.
+        keypad: Option<String>,
+    },
+    /// Not answered: busy, no answer, voicemail or failed (with the reason).
+    Ends {
+        /// The end status.
+        status: crate::calls::CallStatus,
+        /// Why (failures).
+        reason: Option<String>,
+    },
+    /// Rings until someone answers or ends it through the API or ingest (interactive calls).
+    Rings,
+}
+
+/// A simulated call's outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallOutcome {
+    /// Ringing time before the result.
+    pub ring: Duration,
+    /// The result.
+    pub result: CallResult,
+}
+
+/// The simulator's outcome of calling `number`, by its last four digits:
+/// - `0000`: busy; `0001`: no answer; `0002`: voicemail; `0003`: failed ("the number is not in
+///   service");
+/// - `0004`: rings until answered or ended through the API or ingest (click-to-call tests);
+/// - `1xxx`: answered, the callee presses the last digit (`…1005` presses `5`);
+/// - anything else: answered, no key pressed.
+///
+/// Answered calls talk `30 +` the last two digits seconds, after ringing [`CALL_RING`].
+pub fn call_outcome(number: &str) -> CallOutcome {
+    use crate::calls::CallStatus;
+    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+    let last4 = digits.get(digits.len().saturating_sub(4)..).unwrap_or("");
+    let last2: i64 = digits
+        .get(digits.len().saturating_sub(2)..)
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(0);
+    let ends = |status, reason: Option<&str>| CallResult::Ends {
+        status,
+        reason: reason.map(str::to_string),
+    };
+    let result = match last4 {
+        "0000" => ends(CallStatus::Busy, None),
+        "0001" => ends(CallStatus::NoAnswer, None),
+        "0002" => ends(CallStatus::Voicemail, None),
+        "0003" => ends(CallStatus::Failed, Some("the number is not in service")),
+        "0004" => CallResult::Rings,
+        _ => CallResult::Answered {
+            talk: Duration::seconds(30 + last2),
+            keypad: last4
+                .starts_with('1')
+                .then(|| last4[3..].to_string())
+                .filter(|d| !d.is_empty()),
+        },
+    };
+    CallOutcome {
+        ring: CALL_RING,
+        result,
     }
 }
 

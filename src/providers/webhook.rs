@@ -20,7 +20,7 @@ use std::time::Duration;
 use chrono::Utc;
 use serde_json::json;
 
-use super::{Accepted, Outbound, Provider, SendError, SendFuture};
+use super::{Accepted, Outbound, OutboundCall, Provider, SendError, SendFuture};
 use crate::config::Config;
 use crate::graphql::relay::encode_id;
 use crate::webhooks::service::{check_url, client};
@@ -60,19 +60,6 @@ impl Webhook {
         message: &Outbound,
         settings: &serde_json::Value,
     ) -> Result<Accepted, SendError> {
-        let Some(url) = settings["url"].as_str() else {
-            return Err(SendError::Permanent(
-                "the channel's providerSettings have no url".into(),
-            ));
-        };
-        let url = check_url(&self.config, url)
-            .await
-            .map_err(|why| SendError::Permanent(format!("not sent: {why}")))?;
-        let Some(secret) = message.signing_secret.as_deref() else {
-            return Err(SendError::Permanent(
-                "the channel has no ingest secret to sign sends with: rotate it first".into(),
-            ));
-        };
         let body = json!({
             "type": "message.send",
             "messageId": encode_id("Message", message.message_id),
@@ -89,9 +76,43 @@ impl Webhook {
             "inReplyTo": message.in_reply_to,
             "references": message.references,
             "attempt": message.attempt,
-        })
-        .to_string();
+        });
         let id = format!("msg_{}", message.message_id.simple());
+        self.post_signed(
+            &id,
+            body,
+            settings,
+            message.signing_secret.as_deref(),
+            "providerMessageId",
+        )
+        .await
+    }
+
+    /// POSTs `body` signed with `secret` under `webhook-id` `id` to the settings' `url`; a 2xx
+    /// answer is accepted (with the id under `id_field` of a JSON answer), a 5xx or a network
+    /// failure is transient, anything else permanent.
+    async fn post_signed(
+        &self,
+        id: &str,
+        body: serde_json::Value,
+        settings: &serde_json::Value,
+        secret: Option<&str>,
+        id_field: &str,
+    ) -> Result<Accepted, SendError> {
+        let Some(url) = settings["url"].as_str() else {
+            return Err(SendError::Permanent(
+                "the channel's providerSettings have no url".into(),
+            ));
+        };
+        let url = check_url(&self.config, url)
+            .await
+            .map_err(|why| SendError::Permanent(format!("not sent: {why}")))?;
+        let Some(secret) = secret else {
+            return Err(SendError::Permanent(
+                "the channel has no ingest secret to sign sends with: rotate it first".into(),
+            ));
+        };
+        let body = body.to_string();
         let timestamp = Utc::now().timestamp();
         let response = client(self.config.webhook_allow_private_addresses)
             .post(url)
@@ -99,11 +120,11 @@ impl Webhook {
                 self.config.webhook_timeout_seconds.max(1),
             ))
             .header("content-type", "application/json")
-            .header("webhook-id", &id)
+            .header("webhook-id", id)
             .header("webhook-timestamp", timestamp.to_string())
             .header(
                 "webhook-signature",
-                signing::sign(secret, &id, timestamp, body.as_bytes()),
+                signing::sign(secret, id, timestamp, body.as_bytes()),
             )
             .body(body)
             .send()
@@ -122,7 +143,7 @@ impl Webhook {
         if status.is_success() {
             let provider_message_id = serde_json::from_str::<serde_json::Value>(&text)
                 .ok()
-                .and_then(|v| v["providerMessageId"].as_str().map(str::to_string))
+                .and_then(|v| v[id_field].as_str().map(str::to_string))
                 .unwrap_or_default();
             return Ok(Accepted {
                 provider_message_id,
@@ -153,5 +174,32 @@ impl Provider for Webhook {
         settings: &'a serde_json::Value,
     ) -> SendFuture<'a> {
         Box::pin(self.post(message, settings))
+    }
+
+    fn place_call<'a>(
+        &'a self,
+        call: &'a OutboundCall,
+        settings: &'a serde_json::Value,
+    ) -> SendFuture<'a> {
+        Box::pin(async move {
+            let body = json!({
+                "type": "call.place",
+                "callId": encode_id("Call", call.call_id),
+                "channelId": encode_id("Channel", call.channel_id),
+                "kind": call.kind,
+                "from": call.from,
+                "to": call.to,
+                "attempt": call.attempt,
+            });
+            let id = format!("call_{}", call.call_id.simple());
+            self.post_signed(
+                &id,
+                body,
+                settings,
+                call.signing_secret.as_deref(),
+                "providerCallId",
+            )
+            .await
+        })
     }
 }

@@ -131,6 +131,74 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
         "BROADCAST_PROGRESS",
         "A broadcast's counters moved (at most once per batch, or once a second).",
     ),
+    (
+        "CALL_CREATED",
+        "A call was created: inbound, click-to-call, callback or a campaign's dial.",
+    ),
+    (
+        "CALL_STATUS_CHANGED",
+        "A call's status moved (ringing, answered, queued again), short of ending.",
+    ),
+    ("CALL_HELD", "A call was put on hold."),
+    ("CALL_RESUMED", "A held call was taken off hold."),
+    (
+        "CALL_TRANSFERRED",
+        "A call was transferred to another queue or agent.",
+    ),
+    (
+        "CALL_ENDED",
+        "A call ended (completed, busy, no answer, failed, canceled or voicemail).",
+    ),
+    (
+        "CALL_RECORDING_ADDED",
+        "A call's recording or transcription was reported.",
+    ),
+    (
+        "ROOM_CREATED",
+        "A voice or video room was created (open or scheduled).",
+    ),
+    ("ROOM_OPENED", "A scheduled room opened."),
+    (
+        "ROOM_PARTICIPANT_INVITED",
+        "Users or contacts were invited to a room.",
+    ),
+    ("ROOM_PARTICIPANT_JOINED", "Someone joined a room."),
+    ("ROOM_PARTICIPANT_LEFT", "Someone left a room."),
+    ("ROOM_AUDIO_CHANGED", "A participant was muted or unmuted."),
+    (
+        "ROOM_COMPLETED",
+        "A room completed (empty past the grace period, or at its end).",
+    ),
+    ("ROOM_TERMINATED", "A room was terminated."),
+    (
+        "ROOM_FAILED",
+        "A room failed (its provider reported a failure).",
+    ),
+    (
+        "ROOM_RECORDING_READY",
+        "A room's recording finished processing.",
+    ),
+    (
+        "CALL_CAMPAIGN_CREATED",
+        "A call campaign was created (waiting for its start time).",
+    ),
+    (
+        "CALL_CAMPAIGN_UPDATED",
+        "A call campaign was changed before it started.",
+    ),
+    ("CALL_CAMPAIGN_DELETED", "A call campaign was deleted."),
+    (
+        "CALL_CAMPAIGN_STATE_CHANGED",
+        "A call campaign's state changed (WAITING_TO_ACTIVE, ACTIVE, HALTED), with its stats.",
+    ),
+    (
+        "CALL_CAMPAIGN_COMPLETED",
+        "A call campaign completed (every receiver done, accepts wanted reached or end time passed), with its stats.",
+    ),
+    (
+        "CALL_CAMPAIGN_RECEIVER_FINISHED",
+        "A call campaign's receiver finished: answered (with its reply), or not answered after its last redial.",
+    ),
 ];
 
 /// Whether `name` is an event type a subscription may name.

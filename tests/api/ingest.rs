@@ -148,8 +148,10 @@ async fn ingest_requests_need_a_known_channel_a_valid_signature_and_a_well_forme
         (status, answer),
         (StatusCode::UNAUTHORIZED, mismatch.clone())
     );
-    // Stale (or future) timestamps.
-    for at in [now - 301, now + 301] {
+    // Stale (or future) timestamps: well past the 5 minutes even when this test runs slowly
+    // (`now` was read before the setup above).
+    let fresh = chrono::Utc::now().timestamp();
+    for at in [fresh - 400, fresh + 400] {
         let (status, answer) = post_raw(&app, &channel, &signed(&secret, at, &bytes), &bytes).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(
@@ -226,13 +228,13 @@ async fn ingest_requests_need_a_known_channel_a_valid_signature_and_a_well_forme
         &app,
         &channel,
         &secret,
-        json!({ "type": "call", "callId": "x" }),
+        json!({ "type": "call", "providerCallId": "c-1", "callId": "x" }),
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         answer,
-        json!({ "errors": [{ "message": "call events are not supported yet", "extensions": { "code": "INVALID", "field": "type" } }] })
+        json!({ "errors": [{ "message": "callId is not the id of a call", "extensions": { "code": "INVALID", "field": "callId" } }] })
     );
     let (status, answer) = ingest(
         &app,

@@ -465,3 +465,130 @@ async fn an_smtp_refusal_fails_the_message_with_the_servers_reason() {
         ])
     );
 }
+
+const START_CALL: &str = "mutation($input: StartCallInput!) { startCall(input: $input) {
+    call { id status } userErrors { field message code } } }";
+
+/// The call's status and end reason once `done` holds (polled; the placement job runs in the
+/// background).
+async fn call_until(app: &TestApp, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let call = app
+            .data(
+                &app.org.token,
+                "query($id: ID!) { call(id: $id) { status endReason } }",
+                json!({ "id": id }),
+            )
+            .await["call"]
+            .clone();
+        if done(&call) {
+            return call;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "call stuck: {call}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_webhook_provider_places_calls_and_the_bridge_reports_their_progress() {
+    let app = workers().await;
+    let (carrier, url) = start_carrier(&[(202, r#"{"providerCallId":"bridge-7"}"#)]).await;
+    let (channel, secret) = new_channel(
+        &app,
+        json!({ "type": "VOICE", "name": "Bridge", "address": "+4570001111",
+                "provider": "WEBHOOK", "providerSettings": { "url": url } }),
+    )
+    .await;
+    let started = app
+        .data(
+            &app.org.token,
+            START_CALL,
+            json!({ "input": { "channelId": channel, "to": "+4520001234" } }),
+        )
+        .await;
+    assert_eq!(started["startCall"]["userErrors"], json!([]));
+    let id = started["startCall"]["call"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(started["startCall"]["call"]["status"], "RINGING");
+
+    // The placement reaches the bridge, signed with the channel's secret.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while carrier.requests.lock().unwrap().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no placement");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (headers, body) = carrier.requests.lock().unwrap()[0].clone();
+    let raw = switchboard::graphql::relay::decode_id(&id, "Call").unwrap();
+    let webhook_id = header(&headers, "webhook-id");
+    assert_eq!(webhook_id, format!("call_{}", raw.simple()));
+    assert_eq!(
+        switchboard::webhooks::signing::verify(
+            &secret,
+            &webhook_id,
+            &header(&headers, "webhook-timestamp"),
+            &header(&headers, "webhook-signature"),
+            &body,
+            chrono::Utc::now().timestamp(),
+        ),
+        Ok(())
+    );
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        body,
+        json!({ "type": "call.place", "callId": id, "channelId": channel, "kind": "CLICK_TO_CALL",
+                "from": "+4570001111", "to": "+4520001234", "attempt": 1 })
+    );
+
+    // Once the placement is recorded, the bridge's reports under its own id move the call.
+    for _ in 0..500 {
+        if app.count("calls WHERE provider_call_id = 'bridge-7'").await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for status in ["IN_PROGRESS", "COMPLETED"] {
+        let (code, answer) = ingest(
+            &app,
+            &channel,
+            &secret,
+            json!({ "type": "call", "providerCallId": "bridge-7", "status": status }),
+        )
+        .await;
+        assert_eq!(code, axum::http::StatusCode::OK, "{answer}");
+        assert_eq!(answer["callId"], id.as_str());
+    }
+    let call = call_until(&app, &id, |c| c["status"] == "COMPLETED").await;
+    assert_eq!(call["endReason"], Value::Null);
+    assert_eq!(carrier.requests.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_call_the_bridge_refuses_fails_with_the_reason() {
+    let app = workers().await;
+    let (_carrier, url) = start_carrier(&[(400, "unknown number")]).await;
+    let (channel, _) = new_channel(
+        &app,
+        json!({ "type": "VOICE", "name": "Bridge", "address": "+4570001111",
+                "provider": "WEBHOOK", "providerSettings": { "url": url } }),
+    )
+    .await;
+    let started = app
+        .data(
+            &app.org.token,
+            START_CALL,
+            json!({ "input": { "channelId": channel, "to": "+4520001234" } }),
+        )
+        .await;
+    let id = started["startCall"]["call"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let call = call_until(&app, &id, |c| c["status"] == "FAILED").await;
+    assert_eq!(
+        call,
+        json!({ "status": "FAILED", "endReason": "the provider's webhook answered 400: unknown number" })
+    );
+}

@@ -22,6 +22,9 @@ pub struct Model {
     pub last_seen: Option<DateTimeUtc>,
     /// While online without a connection: when the user goes offline.
     pub offline_at: Option<DateTimeUtc>,
+    /// While online: when the current online stretch began (the first connection after being
+    /// offline). Kept after going offline until the next stretch.
+    pub online_since: Option<DateTimeUtc>,
     pub updated_at: DateTimeUtc,
 }
 

@@ -26,6 +26,7 @@ mod m20261126_000020_calls;
 mod m20261126_000021_call_campaigns;
 mod m20261126_000022_rooms;
 mod m20261126_000023_metrics;
+mod m20261127_000024_online_since;
 
 pub use m20261123_000010_search::{CONTACT_SEPARATOR, FOLD_FROM, FOLD_TO};
 
@@ -59,6 +60,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000021_call_campaigns::Migration),
             Box::new(m20261126_000022_rooms::Migration),
             Box::new(m20261126_000023_metrics::Migration),
+            Box::new(m20261127_000024_online_since::Migration),
         ]
     }
 }

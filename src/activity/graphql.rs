@@ -58,7 +58,7 @@ activity_types! {
     MessageRemoved => MESSAGE_REMOVED: "A message was removed (`message`).",
     ReactionAdded => REACTION_ADDED: "A reaction was added to a message (`message`; `data`: reaction).",
     ReactionRemoved => REACTION_REMOVED: "A reaction was removed from a message (`message`; `data`: reaction).",
-    MessageStatusChanged => MESSAGE_STATUS_CHANGED: "A message's delivery status moved, as its provider reported (`message`; `data`: status, reason).",
+    MessageStatusChanged => MESSAGE_STATUS_CHANGED: "A message's delivery status moved, as its provider reported (`message`; `data`: status, reason, and `broadcastId` for a broadcast's message).",
     Read => READ: "A reader's read position moved forward (`user` when the reader is staff; `data`: readerKind, readerId, readAt).",
     NoteAdded => NOTE_ADDED: "A note was added (`note`; `data.backdated` when imported with an earlier date).",
     NoteUpdated => NOTE_UPDATED: "A note was changed (`note`).",

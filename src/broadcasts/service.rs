@@ -1697,18 +1697,15 @@ async fn touched<C: ConnectionTrait>(
     Ok(ids)
 }
 
-/// Hook of [`crate::messages::service::record_delivery_status`], in its transaction: a message
-/// moved `from` → `to` at `at`. When it is a broadcast's message, its recipient follows and the
-/// broadcast's counters move (`sent` once handed to the provider, `delivered` once delivered or
-/// read, `failed` once failed, `queued` down once it left `QUEUED`). One statement for other
-/// messages.
-pub async fn on_message_status<C: ConnectionTrait>(
+/// Hook of [`crate::messages::service::record_delivery_status`], in its transaction, before the
+/// status change is recorded: a message moved to `to`. When it is a broadcast's message, its
+/// recipient follows; returns the broadcasts it belongs to (for the event and for
+/// [`on_message_status`]). One statement for other messages.
+pub async fn recipient_status<C: ConnectionTrait>(
     conn: &C,
     message_id: Uuid,
-    from: DeliveryStatus,
     to: DeliveryStatus,
-    at: DateTime<Utc>,
-) -> AppResult<()> {
+) -> AppResult<Vec<Uuid>> {
     use broadcast_recipient::Column as R;
     let statement = Query::update()
         .table(broadcast_recipient::Entity)
@@ -1728,7 +1725,21 @@ pub async fn on_message_status<C: ConnectionTrait>(
         ]))
         .returning_col(R::BroadcastId)
         .to_owned();
-    let broadcasts = touched(conn, statement).await?;
+    touched(conn, statement).await
+}
+
+/// Hook of [`crate::messages::service::record_delivery_status`], in its transaction, after the
+/// status change is recorded: a message of `broadcasts` (from [`recipient_status`]) moved `from`
+/// → `to` at `at`, and the broadcasts' counters move (`sent` once handed to the provider,
+/// `delivered` once delivered or read, `failed` once failed, `queued` down once it left
+/// `QUEUED`). Nothing for other messages.
+pub async fn on_message_status<C: ConnectionTrait>(
+    conn: &C,
+    broadcasts: Vec<Uuid>,
+    from: DeliveryStatus,
+    to: DeliveryStatus,
+    at: DateTime<Utc>,
+) -> AppResult<()> {
     if broadcasts.is_empty() {
         return Ok(());
     }

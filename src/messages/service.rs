@@ -1561,17 +1561,24 @@ pub async fn record_delivery_status<C: ConnectionTrait>(
     model.delivery_reason = Set(reason.clone());
     model.updated_at = Set(Utc::now());
     let updated = model.update(conn).await?;
+    // A broadcast's message moves its recipient and counters with it; the event names the
+    // broadcast (the `broadcast_delivery_rate` metric reads it).
+    let broadcasts = crate::broadcasts::service::recipient_status(conn, message_id, status).await?;
+    let mut payload =
+        json!({ "messageId": message_id, "status": status.as_str(), "reason": reason });
+    if let Some(broadcast_id) = broadcasts.first() {
+        payload["broadcastId"] = json!(broadcast_id);
+    }
     events::record(
         conn,
         org_id,
         None,
         event_types::MESSAGE_STATUS_CHANGED,
         Subject::new(SUBJECT, conversation_id),
-        json!({ "messageId": message_id, "status": status.as_str(), "reason": reason }),
+        payload,
     )
     .await?;
-    // A broadcast's message moves its recipient and counters with it.
-    crate::broadcasts::service::on_message_status(conn, message_id, from, status, at).await?;
+    crate::broadcasts::service::on_message_status(conn, broadcasts, from, status, at).await?;
     Ok(updated)
 }
 

@@ -213,6 +213,10 @@ pub mod ids {
     pub const CALL_WAIT_TIME: &str = "call_wait_time";
     /// See the catalog.
     pub const CAMPAIGN_ACCEPTS: &str = "campaign_accepts";
+    /// See the catalog.
+    pub const AGENT_ONLINE_TIME: &str = "agent_online_time";
+    /// See the catalog.
+    pub const BROADCAST_DELIVERY_RATE: &str = "broadcast_delivery_rate";
 }
 
 const fn counting(
@@ -393,6 +397,22 @@ pub static CATALOG: &[MetricDef] = &[
         ids::CAMPAIGN_ACCEPTS,
         "Call campaign receivers who replied ACCEPT, when their outcome is final.",
         &[],
+    ),
+    timing(
+        ids::AGENT_ONLINE_TIME,
+        "Seconds users were online: one value per online stretch, from the first websocket \
+         connection after being offline to going offline (the last connection ended and the \
+         grace period passed, or the connection expired); at its end, so a stretch still going \
+         is not counted yet. COUNT is the stretches, SUM the online time. User: whose stretch; \
+         team: the user's teams.",
+        &[D::User, D::Team],
+    ),
+    share(
+        ids::BROADCAST_DELIVERY_RATE,
+        "Share of broadcast messages reported DELIVERED among the broadcast messages reported \
+         DELIVERED or FAILED, when the provider reports it (AVG is the percentage, COUNT the \
+         reports). Channel: the broadcast's channel.",
+        &[D::Channel, D::ChannelType],
     ),
 ];
 

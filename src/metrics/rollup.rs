@@ -212,6 +212,30 @@ async fn facts_of<C: ConnectionTrait>(
             }
             return Ok(facts);
         }
+        crate::presence::service::PRESENCE_CHANGED => {
+            // An online stretch that ended: from the first connection to going offline.
+            let at = |key: &str| {
+                p.get("online")
+                    .and_then(|o| o.get(key))
+                    .and_then(Json::as_str)
+                    .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                    .map(|t| t.with_timezone(&Utc))
+            };
+            if let (Some(from), Some(to)) = (at("from"), at("to")) {
+                facts.push(Fact {
+                    metric: ids::AGENT_ONLINE_TIME,
+                    at: to,
+                    conversation_id: None,
+                    channel_id: None,
+                    channel_type: None,
+                    queue_id: None,
+                    user_id: Some(event.subject_id),
+                    direction: None,
+                    value: seconds(from, to),
+                });
+            }
+            return Ok(facts);
+        }
         _ => return Ok(facts),
     }
     let Some(c) = conversation(conn, event).await? else {
@@ -357,6 +381,15 @@ async fn facts_of<C: ConnectionTrait>(
                 failed.metric = ids::MESSAGES_FAILED;
                 failed.value = 1.0;
                 facts.push(failed);
+            }
+            // A broadcast's message (the delivery hook names its broadcast in the event).
+            if p.get("broadcastId").is_some_and(Json::is_string) {
+                let mut broadcast = rate.clone();
+                broadcast.metric = ids::BROADCAST_DELIVERY_RATE;
+                broadcast.queue_id = None;
+                broadcast.user_id = None;
+                broadcast.direction = None;
+                facts.push(broadcast);
             }
             facts.push(rate);
         }

@@ -312,6 +312,7 @@ async fn row_or_initial<C: ConnectionTrait>(
         capacity: Set(json!({})),
         last_seen: Set(None),
         offline_at: Set(None),
+        online_since: Set(None),
         updated_at: Set(now),
     }
     .insert(conn)
@@ -319,13 +320,15 @@ async fn row_or_initial<C: ConnectionTrait>(
 }
 
 /// Writes the `PRESENCE_CHANGED` event of `presence` with what changed, and the teams the user is
-/// in at the time (what `presenceChanged(teamId:)` filters on).
+/// in at the time (what `presenceChanged(teamId:)` filters on). Going offline passes the online
+/// stretch that ended (`online: { from, to }` in the payload: the `agent_online_time` metric).
 async fn record_change<C: ConnectionTrait>(
     conn: &C,
     org_id: Uuid,
     actor: Option<Uuid>,
     presence: &Presence,
     changes: &[Change],
+    online: Option<(DateTime<Utc>, DateTime<Utc>)>,
 ) -> AppResult<()> {
     let team_ids: Vec<Uuid> = team_member::Entity::find()
         .select_only()
@@ -335,17 +338,21 @@ async fn record_change<C: ConnectionTrait>(
         .into_tuple()
         .all(conn)
         .await?;
+    let mut payload = json!({
+        "changes": changes.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+        "presence": presence.to_json(),
+        "teamIds": team_ids,
+    });
+    if let Some((from, to)) = online {
+        payload["online"] = json!({ "from": from, "to": to });
+    }
     events::record(
         conn,
         org_id,
         actor,
         PRESENCE_CHANGED,
         Subject::new("User", presence.user_id),
-        json!({
-            "changes": changes.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
-            "presence": presence.to_json(),
-            "teamIds": team_ids,
-        }),
+        payload,
     )
     .await?;
     Ok(())
@@ -377,6 +384,9 @@ pub async fn connect(
     let mut model = current.into_active_model();
     model.connection_status = Set(ConnectionStatus::Online.as_str().into());
     model.offline_at = Set(None);
+    if went_online {
+        model.online_since = Set(Some(now));
+    }
     model.last_seen = Set(Some(now));
     model.updated_at = Set(now);
     let updated = model.update(&txn).await?;
@@ -387,6 +397,7 @@ pub async fn connect(
             Some(connection.user_id),
             &Presence::of(&updated),
             &[Change::ConnectionStatus],
+            None,
         )
         .await?;
     }
@@ -468,6 +479,7 @@ async fn last_one_ended(
         return Ok(false);
     };
     let online = current.connection_status == ConnectionStatus::Online.as_str();
+    let online_since = current.online_since;
     let mut model = current.into_active_model();
     model.last_seen = Set(Some(now));
     model.updated_at = Set(now);
@@ -486,6 +498,7 @@ async fn last_one_ended(
             Some(user_id),
             &Presence::of(&updated),
             &[Change::ConnectionStatus],
+            online_since.map(|from| (from, now)),
         )
         .await?;
     }
@@ -623,6 +636,7 @@ pub async fn sweep(
             .unwrap_or_else(|| ended.get(&current.user_id).map_or(now, |at| *at) + grace);
         let org_id = current.org_id;
         let pending = current.offline_at.is_none();
+        let online_since = current.online_since;
         let mut model = current.into_active_model();
         if offline_at <= now {
             model.connection_status = Set(ConnectionStatus::Offline.as_str().into());
@@ -635,6 +649,7 @@ pub async fn sweep(
                 None,
                 &Presence::of(&updated),
                 &[Change::ConnectionStatus],
+                online_since.map(|from| (from, offline_at.max(from))),
             )
             .await?;
             offline += 1;
@@ -764,6 +779,7 @@ pub async fn set(
             Some(principal.user_id()),
             &presence,
             &changes,
+            None,
         )
         .await?;
     }

@@ -1292,3 +1292,227 @@ async fn call_metrics_count_ended_calls_at_their_end() {
                  "series": [] }])
     );
 }
+
+#[tokio::test]
+async fn agent_online_time_counts_each_online_stretch_at_its_end() {
+    use chrono::{Duration, SubsecRound, Utc};
+    use switchboard::graphql::relay::decode_id;
+    use switchboard::presence::service::{self as presence, Connection};
+
+    let app = TestApp::spawn_with(|c| c.presence_grace_seconds = 30).await;
+    let token = app.org.token.clone();
+    let (ann, _) = app.user_with_token("ann@acme.test", &["AGENT"]).await;
+    let (bob, _) = app.user_with_token("bob@acme.test", &["AGENT"]).await;
+    let team = app
+        .data(
+            &token,
+            "mutation($input: CreateTeamInput!) { createTeam(input: $input) { team { id } } }",
+            json!({ "input": { "name": "Day shift" } }),
+        )
+        .await["createTeam"]["team"]["id"]
+        .clone();
+    let added = app
+        .data(
+            &token,
+            "mutation($input: TeamMembersInput!) { addTeamMembers(input: $input) { userErrors { code } } }",
+            json!({ "input": { "teamId": team, "userIds": [ann] } }),
+        )
+        .await;
+    assert_eq!(added["addTeamMembers"]["userErrors"], json!([]));
+
+    let org_id = decode_id(&app.org.org_id, "Organization").unwrap();
+    let instance = uuid::Uuid::now_v7();
+    let connection = |user: &str| Connection {
+        id: uuid::Uuid::now_v7(),
+        org_id,
+        user_id: decode_id(user, "User").unwrap(),
+        token_id: uuid::Uuid::now_v7(),
+        instance_id: instance,
+    };
+    let db = &app.state.db;
+    let grace = Duration::seconds(30);
+    let t0 = Utc::now().trunc_subsecs(0) - Duration::hours(2);
+    let ttl = Duration::minutes(1);
+    // Ann: 10 minutes, ended by a disconnect without grace.
+    let c = connection(&ann);
+    presence::connect(db, &c, t0, ttl).await.unwrap();
+    presence::disconnect(db, c.id, t0 + Duration::minutes(10), Duration::zero())
+        .await
+        .unwrap();
+    // Ann again: her instance stopped renewing; the connection expired at +21 min and she went
+    // offline when the grace period after it passed (+21.5 min): 90 seconds.
+    presence::connect(db, &connection(&ann), t0 + Duration::minutes(20), ttl)
+        .await
+        .unwrap();
+    let swept = presence::sweep(db, t0 + Duration::minutes(40), grace)
+        .await
+        .unwrap();
+    assert_eq!((swept.expired, swept.offline), (1, 1));
+    // Bob: 45 seconds; then online again and still online (not counted yet).
+    let c = connection(&bob);
+    presence::connect(db, &c, t0 + Duration::minutes(5), ttl)
+        .await
+        .unwrap();
+    presence::disconnect(
+        db,
+        c.id,
+        t0 + Duration::minutes(5) + Duration::seconds(45),
+        Duration::zero(),
+    )
+    .await
+    .unwrap();
+    presence::connect(
+        db,
+        &connection(&bob),
+        t0 + Duration::minutes(50),
+        Duration::hours(5),
+    )
+    .await
+    .unwrap();
+
+    let period = json!({ "interval": { "start": (t0 - Duration::hours(1)).to_rfc3339(), "end": (Utc::now() + Duration::hours(1)).to_rfc3339() } });
+    let all = ["COUNT", "SUM", "AVG", "MIN", "MAX"];
+    let body = metric(
+        &app,
+        &token,
+        json!({ "id": "agent_online_time", "period": period, "a": all, "gb": ["USER"] }),
+    )
+    .await;
+    let m = &body["data"]["metric"];
+    assert_eq!(
+        m["values"],
+        json!({ "count": 3, "sum": 735.0, "avg": 245.0, "min": 45.0, "max": 600.0,
+                "p50": null, "p90": null, "stddev": null }),
+        "{body}"
+    );
+    let groups: Vec<Value> = m["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            json!([
+                g["keys"][0]["value"],
+                g["values"]["count"],
+                g["values"]["sum"]
+            ])
+        })
+        .collect();
+    assert_eq!(groups, [json!([ann, 2, 690.0]), json!([bob, 1, 45.0])]);
+    // By team: only Ann is in it.
+    let body = metric(
+        &app,
+        &token,
+        json!({ "id": "agent_online_time", "period": period, "a": ["COUNT", "SUM"],
+                "f": [{ "dimension": "TEAM", "values": [team] }] }),
+    )
+    .await;
+    assert_eq!(
+        (
+            &body["data"]["metric"]["values"]["count"],
+            &body["data"]["metric"]["values"]["sum"]
+        ),
+        (&json!(2), &json!(690.0)),
+        "{body}"
+    );
+    // Conversation dimensions don't apply.
+    let body = metric(
+        &app,
+        &token,
+        json!({ "id": "agent_online_time", "period": period, "gb": ["QUEUE"] }),
+    )
+    .await;
+    assert_eq!(codes(&body), ["BAD_USER_INPUT"], "{body}");
+}
+
+#[tokio::test]
+async fn broadcast_delivery_rate_counts_only_broadcast_messages() {
+    let app = TestApp::spawn_with(|c| {
+        c.job_workers = 2;
+        c.job_poll_ms = 20;
+        c.job_backoff_base_ms = 1;
+    })
+    .await;
+    let token = app.org.token.clone();
+    let channel = fixtures::channel(&app, &token, "SMS", "Promo", "+4520009999").await;
+    let mut contacts = Vec::new();
+    // Two deliver, `0000` fails at once, `0003` is sent and then fails.
+    for phone in ["+4520001111", "+4520002222", "+4520000000", "+4520000003"] {
+        contacts.push(fixtures::contact(&app, &token, json!({ "phone": phone })).await);
+    }
+    // A message outside the broadcast, delivered: in delivery_rate only.
+    let other = fixtures::contact(&app, &token, json!({ "phone": "+4520005555" })).await;
+    let conversation = fixtures::create_conversation(
+        &app,
+        &token,
+        json!({ "channelId": channel, "requesterId": other, "direction": "OUTBOUND", "message": { "text": "Hello" } }),
+    )
+    .await;
+    assert_eq!(conversation["userErrors"], json!([]), "{conversation}");
+
+    let created = app
+        .data(
+            &token,
+            "mutation($input: CreateBroadcastInput!) { createBroadcast(input: $input) { broadcast { id } userErrors { message } } }",
+            json!({ "input": { "name": "Sale", "channelId": channel, "text": "Sale today",
+                               "audience": { "contactIds": contacts } } }),
+        )
+        .await["createBroadcast"]
+        .clone();
+    assert_eq!(created["userErrors"], json!([]), "{created}");
+    let id = created["broadcast"]["id"].clone();
+    let sent = app
+        .data(
+            &token,
+            "mutation($input: BroadcastIdInput!) { sendBroadcast(input: $input) { userErrors { message } } }",
+            json!({ "input": { "id": id } }),
+        )
+        .await;
+    assert_eq!(sent["sendBroadcast"]["userErrors"], json!([]), "{sent}");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let stats = app
+            .data(
+                &token,
+                "query($id: ID!) { broadcast(id: $id) { stats { delivered failed } } }",
+                json!({ "id": id }),
+            )
+            .await["broadcast"]["stats"]
+            .clone();
+        let other_done = app
+            .count("messages WHERE direction = 'OUTBOUND' AND delivery_status = 'DELIVERED'")
+            .await
+            == 3;
+        if stats == json!({ "delivered": 2, "failed": 2 }) && other_done {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{stats}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    let values = |body: &Value| body["data"]["metric"]["values"].clone();
+    let body = metric(&app, &token, json!({ "id": "broadcast_delivery_rate" })).await;
+    assert_eq!(
+        values(&body),
+        json!({ "count": 4, "avg": 50.0, "sum": null, "min": null, "max": null,
+                "p50": null, "p90": null, "stddev": null }),
+        "{body}"
+    );
+    let body = metric(&app, &token, json!({ "id": "delivery_rate" })).await;
+    assert_eq!(values(&body)["count"], 5, "{body}");
+    assert_eq!(values(&body)["avg"], 60.0, "{body}");
+    // By channel type; other channel types have none.
+    let body = metric(
+        &app,
+        &token,
+        json!({ "id": "broadcast_delivery_rate", "f": [{ "dimension": "CHANNEL_TYPE", "values": ["EMAIL"] }] }),
+    )
+    .await;
+    assert_eq!(values(&body)["count"], 0, "{body}");
+    let body = metric(
+        &app,
+        &token,
+        json!({ "id": "broadcast_delivery_rate", "gb": ["USER"] }),
+    )
+    .await;
+    assert_eq!(codes(&body), ["BAD_USER_INPUT"], "{body}");
+}

@@ -121,6 +121,11 @@ impl TestApp {
         // No job workers: tests that see outbound messages `QUEUED` must not race a delivery.
         // Job and delivery tests turn them on.
         config.job_workers = 0;
+        // Generous limits for a slow, loaded machine: a request is not cut short, and a
+        // websocket that is not read for a while is not closed as idle. Tests of these limits
+        // set their own.
+        config.execution_timeout_ms = 120_000;
+        config.ws_idle_timeout_seconds = 600;
         configure(&mut config);
         let org = TestOrg {
             token: String::new(),
@@ -273,6 +278,21 @@ impl TestApp {
         let before = self.statements();
         let data = self.data(token, query, json!({})).await;
         (self.statements() - before, data)
+    }
+
+    /// The cursor of the latest committed event (`event:<seq>`, base64url without padding), or
+    /// of the log's start when there is none: a subscription started `after` it misses nothing
+    /// committed from now on, however long the server takes to start it.
+    pub async fn log_end_cursor(&self) -> String {
+        use base64::Engine;
+        use sea_orm::{EntityTrait, QueryOrder};
+        let last = entity::event::Entity::find()
+            .order_by_desc(entity::event::Column::Seq)
+            .one(&self.state.db)
+            .await
+            .expect("latest event")
+            .map_or(0, |event| event.seq);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("event:{last}"))
     }
 
     /// Runs raw SQL against the app's database.

@@ -667,15 +667,17 @@ async fn campaign_progress_reaches_subscribers_and_resumes_after_a_cursor() {
     const SUB: &str = "subscription($id: ID!, $after: String) { campaignProgress(broadcastId: $id, after: $after) {
       cursor change broadcast { status stats { recipients sent delivered } } } }";
     let mut socket = connected(&app, &token).await;
-    subscribe_to(&mut socket, "p", SUB, json!({ "id": id })).await;
-    tokio::time::sleep(StdDuration::from_millis(200)).await;
+    // From the log's end: no change from here on is missed, however late the server starts
+    // the subscription.
+    let after = app.log_end_cursor().await;
+    subscribe_to(&mut socket, "p", SUB, json!({ "id": id, "after": after })).await;
     act(&app, &token, "sendBroadcast", json!({ "id": id })).await;
     let mut changes = Vec::new();
     let mut first_cursor = None;
     loop {
-        let data = tokio::time::timeout(StdDuration::from_secs(10), next_data(&mut socket, "p"))
+        let data = tokio::time::timeout(StdDuration::from_secs(60), next_data(&mut socket, "p"))
             .await
-            .expect("progress within 10 s");
+            .expect("progress within 60 s");
         let event = &data["campaignProgress"];
         first_cursor.get_or_insert_with(|| event["cursor"].as_str().expect("cursor").to_string());
         changes.push(event["change"].as_str().expect("change").to_string());
@@ -697,7 +699,7 @@ async fn campaign_progress_reaches_subscribers_and_resumes_after_a_cursor() {
         json!({ "id": id, "after": first_cursor }),
     )
     .await;
-    let data = tokio::time::timeout(StdDuration::from_secs(5), next_data(&mut again, "r"))
+    let data = tokio::time::timeout(StdDuration::from_secs(60), next_data(&mut again, "r"))
         .await
         .expect("replayed");
     assert_eq!(data["campaignProgress"]["change"], changes[1].as_str());

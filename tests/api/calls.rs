@@ -733,7 +733,7 @@ async fn call_changed_replays_and_follows_a_calls_changes() {
         json!({ "id": id, "after": "ZXZlbnQ6MA" }),
     )
     .await;
-    let first = tokio::time::timeout(StdDuration::from_secs(5), next_data(&mut socket, "c"))
+    let first = tokio::time::timeout(StdDuration::from_secs(60), next_data(&mut socket, "c"))
         .await
         .expect("replayed");
     assert_eq!(first["callChanged"]["eventType"], "CALL_CREATED");
@@ -743,7 +743,7 @@ async fn call_changed_replays_and_follows_a_calls_changes() {
     }
     let mut seen = Vec::new();
     while seen.len() < 4 {
-        let data = tokio::time::timeout(StdDuration::from_secs(5), next_data(&mut socket, "c"))
+        let data = tokio::time::timeout(StdDuration::from_secs(60), next_data(&mut socket, "c"))
             .await
             .expect("a change");
         seen.push(
@@ -875,7 +875,7 @@ async fn an_inbound_call_is_offered_to_an_agent_taking_voice() {
         json!({ "type": "call", "providerCallId": "ring-1", "from": "+4520001234" }),
     )
     .await;
-    let offered = tokio::time::timeout(StdDuration::from_secs(10), next_data(&mut socket, "o"))
+    let offered = tokio::time::timeout(StdDuration::from_secs(60), next_data(&mut socket, "o"))
         .await
         .expect("an offer");
     assert_eq!(

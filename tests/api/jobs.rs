@@ -41,9 +41,9 @@ pub async fn enqueue(app: &TestApp, job: NewJob) -> Uuid {
     model.id
 }
 
-/// Polls the job until `done` holds (10 s at most); returns the row.
+/// Polls the job until `done` holds (60 s at most); returns the row.
 pub async fn until(app: &TestApp, id: Uuid, done: impl Fn(&job::Model) -> bool) -> job::Model {
-    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(60);
     loop {
         let job = row(app, id).await;
         if done(&job) {
@@ -130,7 +130,8 @@ async fn a_job_exists_only_if_the_enqueuing_transaction_commits() {
 #[tokio::test]
 async fn transient_failures_retry_with_exponential_backoff_then_succeed() {
     let app = workers(1).await;
-    let t0 = Utc::now().trunc_subsecs(6) + Duration::seconds(5);
+    // Ahead of the real time the job is enqueued at (and due from), however slowly this runs.
+    let t0 = Utc::now().trunc_subsecs(6) + Duration::minutes(1);
     stop_clock(&app, t0);
     let runs = Arc::new(AtomicUsize::new(0));
     let counter = runs.clone();
@@ -230,7 +231,8 @@ async fn jobs_fail_with_the_last_error_after_their_attempts_or_at_once_when_perm
 #[tokio::test]
 async fn deferring_moves_the_job_later_with_a_new_payload_without_spending_an_attempt() {
     let app = workers(1).await;
-    let t0 = Utc::now().trunc_subsecs(6) + Duration::seconds(5);
+    // Ahead of the real time the job is enqueued at (and due from), however slowly this runs.
+    let t0 = Utc::now().trunc_subsecs(6) + Duration::minutes(1);
     stop_clock(&app, t0);
     app.state
         .jobs
@@ -284,7 +286,9 @@ async fn a_job_whose_instance_crashed_mid_job_is_finished_by_a_new_instance_afte
     let mut first = TestApp::spawn_with(|c| {
         c.job_workers = 2;
         c.job_poll_ms = 20;
-        c.job_lease_seconds = 30;
+        // Long enough that the new instance's runner, on the real clock until the test stops
+        // it, cannot find the lease expired, however slowly this runs.
+        c.job_lease_seconds = 300;
     })
     .await;
     let mut signals = register_blocking(&first, "test.work");
@@ -451,7 +455,7 @@ async fn shutdown_stops_claiming_and_lets_the_running_job_finish() {
     let b = enqueue(&app, NewJob::new("test.gated", json!({ "n": 2 }))).await;
     app.begin_shutdown();
     // The server stopped accepting: the runner was told to stop claiming before that.
-    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(60);
     while app.client.get(app.url("/healthz")).send().await.is_ok() {
         assert!(tokio::time::Instant::now() < deadline, "still serving");
         tokio::time::sleep(StdDuration::from_millis(10)).await;
@@ -525,7 +529,7 @@ async fn succeeded_jobs_are_swept_after_the_retention_period_and_failed_ones_sta
     }
     // A new instance sweeps as its runner starts.
     let second = first.spawn_beside().await;
-    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(60);
     while second.count("jobs").await != 2 {
         assert!(tokio::time::Instant::now() < deadline, "never swept");
         tokio::time::sleep(StdDuration::from_millis(10)).await;

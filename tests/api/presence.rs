@@ -79,9 +79,9 @@ async fn send(socket: &mut Socket, message: Value) {
 /// The next protocol message (skipping pings); `None` when the socket closed.
 async fn next(socket: &mut Socket) -> Option<Value> {
     loop {
-        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+        let frame = tokio::time::timeout(Duration::from_secs(60), socket.next())
             .await
-            .expect("a frame within 10 s")?;
+            .expect("a frame within 60 s")?;
         match frame.ok()? {
             Frame::Text(text) => {
                 let value: Value = serde_json::from_str(&text).unwrap();
@@ -99,9 +99,9 @@ async fn next(socket: &mut Socket) -> Option<Value> {
 /// The close frame the server ends with: (code, reason).
 async fn closed(socket: &mut Socket) -> (u16, String) {
     loop {
-        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+        let frame = tokio::time::timeout(Duration::from_secs(60), socket.next())
             .await
-            .expect("a frame within 10 s")
+            .expect("a frame within 60 s")
             .expect("a close frame before the end")
             .expect("a frame");
         if let Frame::Close(close) = frame {
@@ -146,7 +146,8 @@ async fn hang_up(mut socket: Socket) {
 /// Waits until the server has recorded exactly `n` connections (the end of a connection is
 /// recorded right after the server sees it).
 async fn recorded_connections(app: &TestApp, n: i64) {
-    for _ in 0..500 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while tokio::time::Instant::now() < deadline {
         if app.count("presence_connections").await == n {
             return;
         }
@@ -321,7 +322,8 @@ async fn a_user_stays_online_for_the_grace_period_after_the_last_connection_then
     let again = connected(&app, &token).await;
     hang_up(again).await;
     recorded_connections(&app, 0).await;
-    let swept = heartbeat_at(&app, chrono::Duration::seconds(GRACE_SECONDS - 5)).await;
+    // Well within the grace period after that hang-up, however slowly this runs.
+    let swept = heartbeat_at(&app, chrono::Duration::seconds(5)).await;
     assert_eq!((swept.expired, swept.offline), (0, 0));
     assert_eq!(connection_status(&app, &agent).await, "ONLINE");
 

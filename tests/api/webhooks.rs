@@ -48,9 +48,9 @@ impl Receiver {
             .collect()
     }
 
-    /// Waits (at most 10 s) until `n` requests arrived.
+    /// Waits (at most 60 s) until `n` requests arrived.
     async fn wait_for(&self, n: usize) -> Vec<(HeaderMap, Bytes)> {
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
         loop {
             let arrived = self.arrived.notified();
             let requests = self.requests();
@@ -489,10 +489,10 @@ fn advance(app: &TestApp, seconds: i64) {
     app.state.jobs.wake();
 }
 
-/// Waits (at most 10 s) until the subscription's deliveries made `attempts` attempts in all,
+/// Waits (at most 60 s) until the subscription's deliveries made `attempts` attempts in all,
 /// recorded; returns its state.
 async fn recorded(app: &TestApp, id: &Value, attempts: i64) -> Value {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         let state = app
             .data(&app.org.token, SUBSCRIPTION_STATE, json!({ "id": id }))

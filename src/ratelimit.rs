@@ -101,14 +101,24 @@ mod tests {
 
     #[test]
     fn spends_until_empty_then_refuses_without_spending() {
-        let limiter = RateLimiter::new(60);
-        assert_eq!(limiter.spend("a", 50).map(|s| s.remaining), Ok(10));
-        let refused = limiter.spend("a", 20);
-        assert!(matches!(
-            refused,
-            Err((RateStatus { remaining: 10, .. }, 10))
-        ));
-        assert_eq!(limiter.spend("a", 10).map(|s| s.remaining), Ok(0));
-        assert_eq!(limiter.spend("b", 1).map(|s| s.remaining), Ok(59));
+        // 6 a minute: a unit refills in 10 s, so the figures below hold while this runs in
+        // under 10 s.
+        let limiter = RateLimiter::new(6);
+        let start = Instant::now();
+        assert_eq!(limiter.spend("a", 5).map(|s| s.remaining), Ok(1));
+        let refused = limiter.spend("a", 2);
+        // The missing unit refills 10 s after the first spend: the wait is 10 s less what has
+        // passed since, in whole seconds up (10 when this runs in under a second).
+        let since = start.elapsed().as_secs_f64();
+        let soonest = (10.0 - since).ceil().max(1.0) as u64;
+        assert!(
+            matches!(
+                refused,
+                Err((RateStatus { remaining: 1, .. }, wait)) if (soonest..=10).contains(&wait)
+            ),
+            "{refused:?} ({since} s since the first spend)"
+        );
+        assert_eq!(limiter.spend("a", 1).map(|s| s.remaining), Ok(0));
+        assert_eq!(limiter.spend("b", 1).map(|s| s.remaining), Ok(5));
     }
 }

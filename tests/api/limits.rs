@@ -449,10 +449,16 @@ fn rate(headers: &HeaderMap) -> (&str, &str) {
     )
 }
 
+/// Units of a 10-a-minute budget (one every 6 s) refilled at most since `start`.
+fn refilled_since(start: std::time::Instant) -> u64 {
+    start.elapsed().as_secs() / 6
+}
+
 #[tokio::test]
 async fn rate_limit_spends_query_cost_per_token() {
-    // 10 per minute refills one unit every 6 s, so the remaining budget read below is exact as
-    // long as the test takes less than 6 s.
+    // 10 per minute refills one unit every 6 s: the remaining budget read below is exact when
+    // the test takes less than 6 s, and otherwise higher by at most the units refilled since the
+    // first request (measured). The refusals hold while it takes less than 18 s.
     let app = TestApp::spawn_with(|c| c.rate_limit_per_minute = 10).await;
     let token = app.org.token.clone();
     // A second token of the same owner, issued directly (every API call would spend the budget).
@@ -472,6 +478,18 @@ async fn rate_limit_spends_query_cost_per_token() {
     .map_err(|e| e.public_message())
     .expect("second token");
     let events = app.count("events").await;
+    // Before the budget is first spent (its refill starts then).
+    let start = std::time::Instant::now();
+    let remaining = |headers: &HeaderMap, spent_down_to: u64| {
+        let (limit, remaining) = rate(headers);
+        assert_eq!(limit, "10");
+        let remaining: u64 = remaining.parse().expect("remaining");
+        let most = (spent_down_to + refilled_since(start)).min(10);
+        assert!(
+            (spent_down_to..=most).contains(&remaining),
+            "remaining {remaining}, expected {spent_down_to}..={most}"
+        );
+    };
 
     // viewer (1) + user (1) + id (1) = 3.
     let (status, headers, body) = app
@@ -500,7 +518,7 @@ async fn rate_limit_spends_query_cost_per_token() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body.get("errors").is_none(), "{body}");
-    assert_eq!(rate(&headers), ("10", "0"));
+    remaining(&headers, 0);
 
     // The budget is spent: the mutation (cost 3) is refused with 429 and does not run.
     let (status, headers, body) = app
@@ -510,14 +528,18 @@ async fn rate_limit_spends_query_cost_per_token() {
         )
         .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(rate(&headers), ("10", "0"));
+    remaining(&headers, 0);
     let retry_after: u64 = header(&headers, "retry-after")
         .parse()
         .expect("Retry-After seconds");
-    // Three units at one per 6 s, less what refilled (under one unit) while the test ran.
+    // Three units at one per 6 s, less what refilled since the budget was spent: 18 s less
+    // the seconds since the first request at most (under one unit, 13..=18, when it ran fast).
+    let soonest = 18_u64
+        .saturating_sub(start.elapsed().as_secs() + 1)
+        .clamp(1, 13);
     assert!(
-        (13..=18).contains(&retry_after),
-        "Retry-After: {retry_after}"
+        (soonest..=18).contains(&retry_after),
+        "Retry-After: {retry_after}, expected {soonest}..=18"
     );
     assert_eq!(
         body,
@@ -562,7 +584,9 @@ async fn rate_limit_spends_query_cost_per_token() {
 async fn rate_limit_applies_to_every_operation_of_a_batch() {
     let app = TestApp::spawn_with(|c| c.rate_limit_per_minute = 10).await;
     let create = |email: &str| json!({ "query": format!("mutation {{ {} }}", create_field(None, email, "user { id }")) });
-    // Each costs 3: the first three run (budget 10 → 1), the fourth is refused.
+    // Each costs 3: the first three run (budget 10 → 1), the fourth is refused (while the batch
+    // takes less than 12 s; what refilled meanwhile, one unit per 6 s, is measured).
+    let start = std::time::Instant::now();
     let (status, headers, body) = app
         .post(
             Some(&app.org.token),
@@ -580,7 +604,14 @@ async fn rate_limit_applies_to_every_operation_of_a_batch() {
         batch_codes,
         [vec![], vec![], vec![], vec!["RATE_LIMITED".to_string()]]
     );
-    assert_eq!(rate(&headers), ("10", "1"));
+    let most = (1 + refilled_since(start)).min(10);
+    let (limit, remaining) = rate(&headers);
+    assert_eq!(limit, "10");
+    let remaining: u64 = remaining.parse().expect("remaining");
+    assert!(
+        (1..=most).contains(&remaining),
+        "remaining {remaining}, expected 1..={most}"
+    );
     assert!(headers.get("retry-after").is_some());
     assert_eq!(app.count("users").await, 4);
 }

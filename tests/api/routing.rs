@@ -78,6 +78,18 @@ async fn queued(app: &TestApp, queue: &str, phone: &str) -> String {
     conversation
 }
 
+/// The sequence number of an event cursor (`event:<seq>`, base64url without padding).
+fn event_seq(cursor: &str) -> i64 {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .expect("base64url cursor");
+    String::from_utf8(bytes)
+        .ok()
+        .and_then(|text| text.strip_prefix("event:")?.parse().ok())
+        .unwrap_or_else(|| panic!("not an event cursor: {cursor}"))
+}
+
 /// The next offer event: (change, offer).
 async fn offer_event(socket: &mut Socket) -> (String, Value) {
     let event = next_data(socket, "o").await["conversationOffered"].clone();
@@ -366,7 +378,6 @@ async fn queue_stats_follow_waiting_conversations_and_agents() {
         "subscription($q: [ID!]) {{ queueStats(queueIds: $q) {{ cursor stats {{ {fields} longestWaitSeconds }} }} }}"
     );
     subscribe_to(&mut socket, "s", &subscription, json!({ "q": [q] })).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
     let figures = |data: Value| {
         let stats = data["queueStats"]["stats"][0].clone();
         let wait = stats["longestWaitSeconds"].as_i64();
@@ -381,6 +392,41 @@ async fn queue_stats_follow_waiting_conversations_and_agents() {
             wait.is_some(),
         )
     };
+
+    // Only changes from the figures read when the subscription started are delivered: one that
+    // started late would miss a change made before. The agent steps away and back until the
+    // return (the latest event) is delivered: then it is live, and nothing is left on its way.
+    let presence = |status: &'static str| {
+        let (app, a_token) = (&app, a_token.clone());
+        async move {
+            let query = format!(
+                "mutation {{ setPresence(input: {{ presenceStatus: {status} }}) {{ userErrors {{ message }} }} }}"
+            );
+            let data = app.data(&a_token, &query, json!({})).await;
+            assert_eq!(data["setPresence"]["userErrors"], json!([]));
+        }
+    };
+    let mut live = false;
+    for _ in 0..30 {
+        presence("AWAY").await;
+        presence("WORKING").await;
+        let back = event_seq(&app.log_end_cursor().await);
+        let until = tokio::time::Instant::now() + Duration::from_secs(2);
+        while let Ok(data) = tokio::time::timeout_at(until, next_data(&mut socket, "s")).await {
+            let seq = event_seq(data["queueStats"]["cursor"].as_str().expect("cursor"));
+            let (waiting, online, available, _) = figures(data);
+            assert_eq!((waiting, online), (0, 1));
+            if seq >= back {
+                assert_eq!(available, 1, "back at work");
+                live = true;
+                break;
+            }
+        }
+        if live {
+            break;
+        }
+    }
+    assert!(live, "the subscription never reported the agent's return");
 
     // A conversation enters the queue (only changes are delivered: creating it elsewhere first
     // changes nothing here).

@@ -161,7 +161,12 @@ async fn message_added_reaches_a_graphql_transport_ws_subscriber() {
     // From the log's end now: nothing said from here on is missed, however long the server
     // takes to start the subscription.
     let after = app.log_end_cursor().await;
-    subscribe(&mut socket, "1", json!({ "c": conversation, "after": after })).await;
+    subscribe(
+        &mut socket,
+        "1",
+        json!({ "c": conversation, "after": after }),
+    )
+    .await;
     say(&app, &conversation, "one").await;
     let first = events(&mut socket, "1", 1).await;
     assert_eq!(texts(&first), ["one"]);
@@ -208,7 +213,12 @@ async fn resuming_replays_after_the_cursor_then_continues_live_without_gap_or_du
     let conversation = conversation(&app).await;
     let mut socket = connected(&app, &app.org.token).await;
     let after = app.log_end_cursor().await;
-    subscribe(&mut socket, "1", json!({ "c": conversation, "after": after })).await;
+    subscribe(
+        &mut socket,
+        "1",
+        json!({ "c": conversation, "after": after }),
+    )
+    .await;
     for text in ["m1", "m2", "m3"] {
         say(&app, &conversation, text).await;
     }
@@ -353,7 +363,12 @@ async fn on_postgresql_a_message_sent_through_one_instance_reaches_a_subscriber_
     let conversation = conversation(&first).await;
     let mut socket = connected(&second, &first.org.token).await;
     let after = first.log_end_cursor().await;
-    subscribe(&mut socket, "1", json!({ "c": conversation, "after": after })).await;
+    subscribe(
+        &mut socket,
+        "1",
+        json!({ "c": conversation, "after": after }),
+    )
+    .await;
     say(&first, &conversation, "across").await;
     say(&first, &conversation, "instances").await;
     let received = events(&mut socket, "1", 2).await;
@@ -466,7 +481,12 @@ async fn subscriptions_beyond_the_cap_are_refused_and_the_connection_stays() {
     let mut socket = connected(&app, &app.org.token).await;
     let after = app.log_end_cursor().await;
     for id in ["1", "2", "3"] {
-        subscribe(&mut socket, id, json!({ "c": conversation, "after": after })).await;
+        subscribe(
+            &mut socket,
+            id,
+            json!({ "c": conversation, "after": after }),
+        )
+        .await;
     }
     assert_eq!(
         next(&mut socket).await,
@@ -636,9 +656,17 @@ async fn the_server_pings_and_closes_a_client_that_stays_silent() {
             }
         }
     };
-    assert_eq!(close, (4504, "idle timeout: nothing received for 2 s".into()));
+    assert_eq!(
+        close,
+        (4504, "idle timeout: nothing received for 2 s".into())
+    );
     // The reading client is still served; it is read while the message is sent.
-    subscribe(&mut alive, "1", json!({ "c": conversation, "after": after })).await;
+    subscribe(
+        &mut alive,
+        "1",
+        json!({ "c": conversation, "after": after }),
+    )
+    .await;
     let ((), received) = tokio::join!(
         say(&app, &conversation, "still here"),
         events(&mut alive, "1", 1)
@@ -760,7 +788,10 @@ async fn typing_reaches_the_conversations_subscribers_and_is_not_stored() {
     let expires = chrono::DateTime::parse_from_rfc3339(started["expiresAt"].as_str().unwrap())
         .unwrap()
         .with_timezone(&chrono::Utc);
-    let (six, ms) = (chrono::Duration::seconds(6), chrono::Duration::milliseconds(1));
+    let (six, ms) = (
+        chrono::Duration::seconds(6),
+        chrono::Duration::milliseconds(1),
+    );
     assert!(
         before + six - ms <= expires && expires <= after + six + ms,
         "lapses 6 s after it was set: {expires} not within {before}..{after} + 6 s"

@@ -181,8 +181,16 @@ async fn facts_of<C: ConnectionTrait>(
         | ev::CLAIMED
         | ev::ASSIGNED
         | ev::RATED
-        | ev::MESSAGE_ADDED
-        | ev::MESSAGE_STATUS_CHANGED => {}
+        | ev::MESSAGE_ADDED => {}
+        // Only final delivery reports measure anything (sent, read, canceled: nothing to read).
+        ev::MESSAGE_STATUS_CHANGED => {
+            if !matches!(
+                p.get("status").and_then(Json::as_str),
+                Some("DELIVERED" | "FAILED")
+            ) {
+                return Ok(facts);
+            }
+        }
         "CALL_ENDED" => {
             // Times of calls go by the app's clock: the call's own end time.
             let call = entity::call::Entity::find_by_id(event.subject_id)

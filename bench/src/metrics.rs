@@ -582,34 +582,34 @@ pub fn run(runtime: &tokio::runtime::Runtime, options: Options) -> anyhow::Resul
                 .await
                 .map_err(app_error)?;
             let statements = recorder.seen.lock().map(|s| s.clone()).unwrap_or_default();
+            // The three sides take turns, each iteration in a rotated order, so that drift in
+            // the machine's load or the database's caches falls on all of them alike.
             let mut answer = Value::Null;
-            let mut graphql = Vec::new();
+            let (mut graphql, mut resolver, mut sql) = (Vec::new(), Vec::new(), Vec::new());
             for i in 0..options.iterations + 5 {
-                let t = Instant::now();
-                answer = gql(&http, &url, &token, METRIC, case.variables.clone()).await?;
-                if i >= 5 {
-                    graphql.push(t.elapsed());
-                }
-            }
-            let mut resolver = Vec::new();
-            for i in 0..options.iterations + 5 {
-                let t = Instant::now();
-                let results = query::run(&db, seeded.org_id, now, limits, &case.query)
-                    .await
-                    .map_err(app_error)?;
-                if i >= 5 {
-                    resolver.push(t.elapsed());
-                }
-                drop(results);
-            }
-            let mut sql = Vec::new();
-            for i in 0..options.iterations + 5 {
-                let t = Instant::now();
-                for s in &statements {
-                    db.query_all_raw(s.clone()).await?;
-                }
-                if i >= 5 {
-                    sql.push(t.elapsed());
+                for side in 0..3 {
+                    let t = Instant::now();
+                    match (i + side) % 3 {
+                        0 => {
+                            answer =
+                                gql(&http, &url, &token, METRIC, case.variables.clone()).await?;
+                        }
+                        1 => {
+                            let results = query::run(&db, seeded.org_id, now, limits, &case.query)
+                                .await
+                                .map_err(app_error)?;
+                            drop(results);
+                        }
+                        _ => {
+                            for s in &statements {
+                                db.query_all_raw(s.clone()).await?;
+                            }
+                        }
+                    }
+                    let elapsed = t.elapsed();
+                    if i >= 5 {
+                        [&mut graphql, &mut resolver, &mut sql][(i + side) % 3].push(elapsed);
+                    }
                 }
             }
             let mut brute = Vec::new();

@@ -14,24 +14,32 @@ use uuid::Uuid;
 use super::JobStatus;
 use crate::error::AppResult;
 
-/// Jobs a claim may take at `now`: queued and due, or running under an expired lease.
-fn claimable(now: DateTime<Utc>) -> Condition {
-    Condition::any()
-        .add(
-            Condition::all()
-                .add(Column::Status.eq(JobStatus::Queued.as_str()))
-                .add(Column::RunAt.lte(now)),
-        )
-        .add(
+/// The two kinds of jobs a claim may take at `now`: running under an expired lease (their
+/// instance died), and queued and due. Each is claimed by its own statement, so that each walks
+/// its own index (`(status, lease_expires_at)`, `(status, run_at)`) in order and stops at the
+/// limit: one statement with both under an `OR` made both databases gather every queued job and
+/// sort them, a scan of the whole queue per claim.
+fn claimable(now: DateTime<Utc>) -> [(Condition, Column); 2] {
+    [
+        (
             Condition::all()
                 .add(Column::Status.eq(JobStatus::Running.as_str()))
                 .add(Column::LeaseExpiresAt.lte(now)),
-        )
+            Column::LeaseExpiresAt,
+        ),
+        (
+            Condition::all()
+                .add(Column::Status.eq(JobStatus::Queued.as_str()))
+                .add(Column::RunAt.lte(now)),
+            Column::RunAt,
+        ),
+    ]
 }
 
 /// Claims up to `limit` due jobs of `kinds` for `owner` until `lease_until`, counting an attempt
-/// each, earliest `run_at` first. One statement; on PostgreSQL its inner select skips rows other
-/// claims have locked, on SQLite the statement holds the write lock throughout.
+/// each: first those whose lease expired, then queued ones, earliest first. Two statements; on
+/// PostgreSQL their inner selects skip rows other claims have locked, on SQLite each statement
+/// holds the write lock throughout.
 pub async fn claim<C: ConnectionTrait>(
     conn: &C,
     kinds: &[String],
@@ -44,33 +52,42 @@ pub async fn claim<C: ConnectionTrait>(
         return Ok(Vec::new());
     }
     let backend = conn.get_database_backend();
-    let mut select = Query::select();
-    select
-        .column(Column::Id)
-        .from(job::Entity)
-        .cond_where(claimable(now))
-        .and_where(Column::Kind.is_in(kinds.iter().cloned()))
-        .order_by(Column::RunAt, sea_orm::Order::Asc)
-        .limit(limit);
-    if backend == DbBackend::Postgres {
-        select.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    let mut jobs = Vec::new();
+    for (condition, order) in claimable(now) {
+        let wanted = limit.saturating_sub(jobs.len() as u64);
+        if wanted == 0 {
+            break;
+        }
+        let mut select = Query::select();
+        select
+            .column(Column::Id)
+            .from(job::Entity)
+            .cond_where(condition.clone())
+            .and_where(Column::Kind.is_in(kinds.iter().cloned()))
+            .order_by(order, sea_orm::Order::Asc)
+            .limit(wanted);
+        if backend == DbBackend::Postgres {
+            select.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        let update = Query::update()
+            .table(job::Entity)
+            .value(Column::Status, JobStatus::Running.as_str())
+            .value(Column::LeaseOwner, owner)
+            .value(Column::LeaseExpiresAt, Value::from(lease_until))
+            .value(Column::UpdatedAt, Value::from(now))
+            .value(Column::Attempts, Expr::col(Column::Attempts).add(1))
+            .and_where(Column::Id.in_subquery(select))
+            .cond_where(condition)
+            .returning_all()
+            .to_owned();
+        let statement = backend.build(&update);
+        jobs.extend(
+            job::Entity::find()
+                .from_raw_sql(statement)
+                .all(conn)
+                .await?,
+        );
     }
-    let update = Query::update()
-        .table(job::Entity)
-        .value(Column::Status, JobStatus::Running.as_str())
-        .value(Column::LeaseOwner, owner)
-        .value(Column::LeaseExpiresAt, Value::from(lease_until))
-        .value(Column::UpdatedAt, Value::from(now))
-        .value(Column::Attempts, Expr::col(Column::Attempts).add(1))
-        .and_where(Column::Id.in_subquery(select))
-        .cond_where(claimable(now))
-        .returning_all()
-        .to_owned();
-    let statement = backend.build(&update);
-    let mut jobs = job::Entity::find()
-        .from_raw_sql(statement)
-        .all(conn)
-        .await?;
     jobs.sort_by_key(|j| (j.run_at, j.id));
     Ok(jobs)
 }

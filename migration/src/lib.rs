@@ -27,6 +27,7 @@ mod m20261126_000021_call_campaigns;
 mod m20261126_000022_rooms;
 mod m20261126_000023_metrics;
 mod m20261127_000024_online_since;
+mod m20261127_000025_routing_waiting;
 
 pub use m20261123_000010_search::{CONTACT_SEPARATOR, FOLD_FROM, FOLD_TO};
 
@@ -61,6 +62,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000022_rooms::Migration),
             Box::new(m20261126_000023_metrics::Migration),
             Box::new(m20261127_000024_online_since::Migration),
+            Box::new(m20261127_000025_routing_waiting::Migration),
         ]
     }
 }

@@ -544,20 +544,26 @@ pub async fn sweep(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<Vec
     // Offers of conversations that were claimed, assigned, closed or moved meanwhile.
     let stale: Vec<offer::Model> = offer::Entity::find()
         .filter(offer::Column::Status.eq(status::PENDING))
-        .filter(
-            offer::Column::ConversationId.in_subquery(
-                sea_orm::sea_query::Query::select()
-                    .column(conversation::Column::Id)
-                    .from(conversation::Entity)
-                    .cond_where(
-                        sea_orm::Condition::any()
-                            .add(conversation::Column::AssigneeId.is_not_null())
-                            .add(conversation::Column::Status.ne("OPEN"))
-                            .add(conversation::Column::QueueId.is_null()),
-                    )
-                    .to_owned(),
-            ),
-        )
+        // Correlated: one primary-key look-up per pending offer (an `IN (SELECT …)` of the
+        // conversations matching the `OR` read every conversation).
+        .filter(Expr::exists(
+            sea_orm::sea_query::Query::select()
+                .expr(Expr::val(1))
+                .from(conversation::Entity)
+                .and_where(
+                    sea_orm::sea_query::ExprTrait::equals(
+                        Expr::col((conversation::Entity, conversation::Column::Id)),
+                        (offer::Entity, offer::Column::ConversationId),
+                    ),
+                )
+                .cond_where(
+                    sea_orm::Condition::any()
+                        .add(conversation::Column::AssigneeId.is_not_null())
+                        .add(conversation::Column::Status.ne("OPEN"))
+                        .add(conversation::Column::QueueId.is_null()),
+                )
+                .to_owned(),
+        ))
         .limit(SWEEP_BATCH)
         .all(db)
         .await?;

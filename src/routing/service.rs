@@ -550,12 +550,10 @@ pub async fn sweep(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<Vec
             sea_orm::sea_query::Query::select()
                 .expr(Expr::val(1))
                 .from(conversation::Entity)
-                .and_where(
-                    sea_orm::sea_query::ExprTrait::equals(
-                        Expr::col((conversation::Entity, conversation::Column::Id)),
-                        (offer::Entity, offer::Column::ConversationId),
-                    ),
-                )
+                .and_where(sea_orm::sea_query::ExprTrait::equals(
+                    Expr::col((conversation::Entity, conversation::Column::Id)),
+                    (offer::Entity, offer::Column::ConversationId),
+                ))
                 .cond_where(
                     sea_orm::Condition::any()
                         .add(conversation::Column::AssigneeId.is_not_null())

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 use crate::common::TestApp;
@@ -452,4 +453,64 @@ async fn queue_stats_follow_waiting_conversations_and_agents() {
         .await;
     assert_eq!(data["claimConversation"]["userErrors"], json!([]));
     assert_eq!(figures(next_data(&mut socket, "s").await), (0, 1, 0, false));
+}
+
+#[tokio::test]
+async fn the_sweep_withdraws_offers_gone_stale_and_offers_conversations_left_waiting() {
+    let app = TestApp::spawn().await;
+    let (a, _, mut a_socket) = agent(&app, "a@acme.test").await;
+    let q = queue(
+        &app,
+        json!({ "name": "Sales", "offerAlgorithm": "ALL_AT_ONCE" }),
+        &[(&a, 0)],
+    )
+    .await;
+    let conversation = queued(&app, &q, "+4520000031").await;
+    let (change, offer) = offer_event(&mut a_socket).await;
+    assert_eq!(change, "OFFERED");
+    let id = switchboard::graphql::relay::decode_id(&conversation, "Conversation").unwrap();
+    let owner = switchboard::graphql::relay::decode_id(&app.org.owner_id, "User").unwrap();
+    let sql = |statement: String| {
+        let db = app.state.db.clone();
+        async move {
+            db.execute_unprepared(&statement).await.unwrap();
+        }
+    };
+    let id_literal = |id: uuid::Uuid| match app.state.db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => format!("'{id}'"),
+        _ => format!("X'{}'", id.simple()),
+    };
+    // Assigned behind routing's back (as by a change its hooks never saw).
+    sql(format!(
+        "UPDATE conversations SET assignee_id = {} WHERE id = {}",
+        id_literal(owner),
+        id_literal(id)
+    ))
+    .await;
+    switchboard::routing::service::sweep(&app.state.db, Utc::now())
+        .await
+        .unwrap();
+    let (change, withdrawn) = offer_event(&mut a_socket).await;
+    assert_eq!(
+        (change.as_str(), &withdrawn["id"], &withdrawn["status"]),
+        ("WITHDRAWN", &offer["id"], &json!("WITHDRAWN"))
+    );
+    // Unassigned again behind its back: the sweep finds it waiting without an offer.
+    sql(format!(
+        "UPDATE conversations SET assignee_id = NULL WHERE id = {}",
+        id_literal(id)
+    ))
+    .await;
+    switchboard::routing::service::sweep(&app.state.db, Utc::now())
+        .await
+        .unwrap();
+    let (change, again) = offer_event(&mut a_socket).await;
+    assert_eq!(change, "OFFERED");
+    assert_ne!(again["id"], offer["id"]);
+    assert_eq!(again["conversation"]["id"], conversation.as_str());
+    // Nothing stale or waiting is left: another sweep changes nothing.
+    let made = switchboard::routing::service::sweep(&app.state.db, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(made.len(), 0);
 }

@@ -365,10 +365,8 @@ async fn facts_of<C: ConnectionTrait>(
             }
         }
         ev::MESSAGE_STATUS_CHANGED => {
+            // Only DELIVERED or FAILED get here (checked before the conversation was read).
             let status = p.get("status").and_then(Json::as_str);
-            if !matches!(status, Some("DELIVERED" | "FAILED")) {
-                return Ok(facts);
-            }
             let Some(m) = message(conn, event).await? else {
                 return Ok(facts);
             };

@@ -76,9 +76,13 @@ impl ConversationSubscription {
         principal.require(Permission::WorkConversations)?;
         let filter = filter.unwrap_or_default().into_filter()?;
         let db = app.db().clone();
+        // The filter's conversations are read before the log's end is: a change committed
+        // between the two reads is then replayed (or live) and checked against a membership
+        // from before it, so a conversation it moved out of the filter leaves it. Read the other
+        // way round, the membership would already miss it and the change would be skipped.
+        let members = matching(&db, &principal, filter.clone()).await?;
         let start = start(&db, &app.state.bus, after.as_deref()).await?;
         let replayed_until = start.end;
-        let members = matching(&db, &principal, filter.clone()).await?;
         let follower = Arc::new(Follower {
             principal,
             filter,
@@ -160,7 +164,12 @@ impl Follower {
             match now {
                 Some(model) if known.members.insert(id) => (FilterMembership::Entered, Some(model)),
                 Some(model) => (FilterMembership::Changed, Some(model)),
-                None if known.members.remove(&id) => (FilterMembership::Left, None),
+                None if known.members.remove(&id) => {
+                    // Told once: the replayed changes after it (a close's `ABANDONED`) are not
+                    // announced again unless it enters anew.
+                    known.announced_left.insert(id);
+                    (FilterMembership::Left, None)
+                }
                 None if replayed && known.announced_left.insert(id) => {
                     (FilterMembership::Left, None)
                 }

@@ -445,11 +445,13 @@ impl QueueStatsSubscription {
         principal.require(Permission::WorkConversations)?;
         let ids = decode_queue_ids(queue_ids)?;
         let db = app.db().clone();
-        let start = start(&db, &app.state.bus, after.as_deref()).await?;
-        let org_id = principal.org_id;
+        // The stats are read before the log's end: a change committed between the two reads
+        // then reaches the stream and differs from them, so it is not taken for a repeat.
         let last = Arc::new(std::sync::Mutex::new(
             service::queue_stats(&db, &principal, ids.clone()).await?,
         ));
+        let start = start(&db, &app.state.bus, after.as_deref()).await?;
+        let org_id = principal.org_id;
         let app = ctx.data::<Arc<RequestCtx>>()?.clone();
         Ok(stream(db, start, org_id, app, move |db, event| {
             let (principal, ids, last) = (principal.clone(), ids.clone(), last.clone());

@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
@@ -98,6 +99,36 @@ pub struct TestApp {
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: Option<tempfile::TempDir>,
+    _watchdog: Watchdog,
+}
+
+/// Ends the whole test run, naming the test, when a test holds its app longer than
+/// [`Watchdog::LIMIT`]: a test waiting for something that never comes fails the run in minutes
+/// instead of holding CI until its own time limit. Dropped with the app, it stands down.
+struct Watchdog {
+    _stand_down: std::sync::mpsc::Sender<()>,
+}
+
+impl Watchdog {
+    const LIMIT: Duration = Duration::from_secs(600);
+
+    fn start() -> Self {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("a test")
+            .to_string();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Self::LIMIT) {
+                eprintln!(
+                    "{test} still held its app after {} s: ending the test run",
+                    Self::LIMIT.as_secs()
+                );
+                std::process::exit(101);
+            }
+        });
+        Self { _stand_down: tx }
+    }
 }
 
 impl TestApp {
@@ -157,12 +188,17 @@ impl TestApp {
         }));
         Self {
             addr,
-            client: reqwest::Client::new(),
+            // A request that never answers fails its test rather than holding it.
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(180))
+                .build()
+                .expect("http client"),
             state,
             org,
             shutdown: Some(tx),
             server: Some(server),
             _dir: dir,
+            _watchdog: Watchdog::start(),
         }
     }
 

@@ -40,8 +40,10 @@ pub(crate) async fn open(app: &TestApp, protocol: &str, token: Option<&str>) -> 
 
 /// The close frame the server ends with: (code, reason), skipping other frames.
 pub(crate) async fn closed(socket: &mut Socket) -> (u16, String) {
+    // One deadline for the lot: pings and keep-alives do not extend it.
+    let until = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let frame = tokio::time::timeout(Duration::from_secs(60), socket.next())
+        let frame = tokio::time::timeout_at(until, socket.next())
             .await
             .expect("a frame within 60 s")
             .expect("a close frame before the end")
@@ -62,8 +64,10 @@ pub(crate) async fn send(socket: &mut Socket, message: Value) {
 
 /// The next text message (skipping pings and keep-alives); `None` when the socket closed.
 pub(crate) async fn next(socket: &mut Socket) -> Option<Value> {
+    // One deadline for the lot: pings and keep-alives do not extend it.
+    let until = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let frame = tokio::time::timeout(Duration::from_secs(60), socket.next())
+        let frame = tokio::time::timeout_at(until, socket.next())
             .await
             .expect("a frame within 60 s")?;
         match frame.ok()? {
@@ -82,8 +86,10 @@ pub(crate) async fn next(socket: &mut Socket) -> Option<Value> {
 
 /// The next text message, pings and pongs included.
 async fn next_any(socket: &mut Socket) -> Value {
+    // One deadline for the lot: pings and keep-alives do not extend it.
+    let until = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let frame = tokio::time::timeout(Duration::from_secs(60), socket.next())
+        let frame = tokio::time::timeout_at(until, socket.next())
             .await
             .expect("a frame within 60 s")
             .expect("open")

@@ -17,6 +17,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 use uuid::Uuid;
 
 use crate::common::{TestApp, codes};
+use crate::live::{closed, next};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -74,41 +75,6 @@ async fn send(socket: &mut Socket, message: Value) {
         .send(Frame::Text(message.to_string().into()))
         .await
         .unwrap();
-}
-
-/// The next protocol message (skipping pings); `None` when the socket closed.
-async fn next(socket: &mut Socket) -> Option<Value> {
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(60), socket.next())
-            .await
-            .expect("a frame within 60 s")?;
-        match frame.ok()? {
-            Frame::Text(text) => {
-                let value: Value = serde_json::from_str(&text).unwrap();
-                if value["type"] == "ping" {
-                    continue;
-                }
-                return Some(value);
-            }
-            Frame::Close(_) => return None,
-            _ => continue,
-        }
-    }
-}
-
-/// The close frame the server ends with: (code, reason).
-async fn closed(socket: &mut Socket) -> (u16, String) {
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(60), socket.next())
-            .await
-            .expect("a frame within 60 s")
-            .expect("a close frame before the end")
-            .expect("a frame");
-        if let Frame::Close(close) = frame {
-            let close = close.expect("a close code");
-            return (u16::from(close.code), close.reason.to_string());
-        }
-    }
 }
 
 fn init(token: &str) -> Value {

@@ -578,7 +578,7 @@ struct Plan<'a> {
 }
 
 /// Rows of one statement: (metric, bucket index, group keys) → values.
-type Rows = Vec<(String, Option<usize>, Vec<Option<DimValue>>, Values)>;
+type Rows = Vec<(&'static str, Option<usize>, Vec<Option<DimValue>>, Values)>;
 
 impl Plan<'_> {
     fn grain(&self) -> Grain {
@@ -620,7 +620,7 @@ impl Plan<'_> {
         &self,
         sql: &mut Sql,
         table: &Table,
-        metrics: &[&str],
+        metrics: &[&'static str],
         grain: Option<Grain>,
         grouped: bool,
     ) {
@@ -682,27 +682,53 @@ impl Plan<'_> {
         }
     }
 
-    fn decode_keys(
+    /// The leading columns of a result row, by position: the metric (one of `metrics`, or ""
+    /// for the live table), the bucket's index when there is a `bucket` (`None` for a row outside
+    /// every bucket: skip it) and `n` group keys. By position: no name lookups and no per-value
+    /// allocations beyond group names.
+    #[allow(clippy::type_complexity)]
+    fn row_key(
         &self,
         table: &Table,
         row: &QueryResult,
+        metrics: &[&'static str],
+        bucket: Option<&BucketExpr>,
         n: usize,
-    ) -> AppResult<Vec<Option<DimValue>>> {
+    ) -> AppResult<Option<(&'static str, Option<usize>, Vec<Option<DimValue>>)>> {
+        let metric = if table.time.is_empty() {
+            ""
+        } else {
+            let name: String = row.try_get_by_index(0)?;
+            match metrics.iter().find(|m| **m == name) {
+                Some(m) => m,
+                None => return Ok(None),
+            }
+        };
+        let index = match bucket {
+            Some(b) => {
+                let key: i64 = row.try_get_by_index(1)?;
+                match b.keys.get(&key) {
+                    Some(&i) => Some(i),
+                    None => return Ok(None),
+                }
+            }
+            None => None,
+        };
+        let first = 1 + usize::from(bucket.is_some());
         let mut keys = Vec::with_capacity(n);
         for (i, d) in self.group_by.iter().enumerate().take(n) {
-            let col = format!("g{i}");
             let value = if d.is_entity() {
-                let id: Option<Uuid> = row.try_get("", &col)?;
+                let id: Option<Uuid> = row.try_get_by_index(first + i)?;
                 // Rollups write the nil UUID for "none".
                 id.filter(|id| !(table.uuid_nil && id.is_nil()))
                     .map(DimValue::Id)
             } else {
-                let name: Option<String> = row.try_get("", &col)?;
+                let name: Option<String> = row.try_get_by_index(first + i)?;
                 name.filter(|n| !n.is_empty()).map(DimValue::Name)
             };
             keys.push(value);
         }
-        Ok(keys)
+        Ok(Some((metric, index, keys)))
     }
 
     /// Count, sum, sum of squares, min and max per metric, bucket and group, in one statement.
@@ -710,7 +736,7 @@ impl Plan<'_> {
         &self,
         conn: &C,
         table: &Table,
-        metrics: &[&str],
+        metrics: &[&'static str],
         grain: Option<Grain>,
         grouped: bool,
     ) -> AppResult<Rows> {
@@ -751,21 +777,15 @@ impl Plan<'_> {
                 .join(", "),
         );
         let rows = conn.query_all_raw(sql.statement()).await?;
+        let at = groups; // the first aggregate's position
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            let metric: String = row.try_get("", "metric")?;
-            let index = match &bucket {
-                Some(b) => {
-                    let key: i64 = row.try_get("", "b")?;
-                    match b.keys.get(&key) {
-                        Some(&i) => Some(i),
-                        None => continue,
-                    }
-                }
-                None => None,
+            let Some((metric, index, keys)) =
+                self.row_key(table, &row, metrics, bucket.as_ref(), n_groups)?
+            else {
+                continue;
             };
-            let keys = self.decode_keys(table, &row, n_groups)?;
-            let count: i64 = row.try_get("", "c")?;
+            let count: i64 = row.try_get_by_index(at)?;
             let values = if live {
                 Values {
                     count,
@@ -778,10 +798,10 @@ impl Plan<'_> {
             } else {
                 Values {
                     count,
-                    sum: row.try_get::<Option<f64>>("", "s")?.unwrap_or(0.0),
-                    sum_sq: row.try_get::<Option<f64>>("", "q")?.unwrap_or(0.0),
-                    min: row.try_get("", "mn")?,
-                    max: row.try_get("", "mx")?,
+                    sum: row.try_get_by_index::<Option<f64>>(at + 1)?.unwrap_or(0.0),
+                    sum_sq: row.try_get_by_index::<Option<f64>>(at + 2)?.unwrap_or(0.0),
+                    min: row.try_get_by_index(at + 3)?,
+                    max: row.try_get_by_index(at + 4)?,
                     ..Values::default()
                 }
             };
@@ -794,12 +814,12 @@ impl Plan<'_> {
     async fn percentiles<C: ConnectionTrait>(
         &self,
         conn: &C,
-        metrics: &[&str],
+        metrics: &[&'static str],
         by_bucket: bool,
         by_group: bool,
     ) -> AppResult<
         Vec<(
-            String,
+            &'static str,
             Option<usize>,
             Vec<Option<DimValue>>,
             Option<f64>,
@@ -852,26 +872,20 @@ impl Plan<'_> {
         self.source_clause(&mut sql, table, metrics, None, by_group);
         sql.push(&format!(") x GROUP BY {outer}"));
         let rows = conn.query_all_raw(sql.statement()).await?;
+        let at = keys.len(); // p50's position
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            let metric: String = row.try_get("", "metric")?;
-            let index = match &bucket {
-                Some(b) => {
-                    let key: i64 = row.try_get("", "b")?;
-                    match b.keys.get(&key) {
-                        Some(&i) => Some(i),
-                        None => continue,
-                    }
-                }
-                None => None,
+            let Some((metric, index, keys)) =
+                self.row_key(table, &row, metrics, bucket.as_ref(), n_groups)?
+            else {
+                continue;
             };
-            let keys = self.decode_keys(table, &row, n_groups)?;
             out.push((
                 metric,
                 index,
                 keys,
-                row.try_get("", "p50")?,
-                row.try_get("", "p90")?,
+                row.try_get_by_index(at)?,
+                row.try_get_by_index(at + 1)?,
             ));
         }
         Ok(out)
@@ -1149,7 +1163,7 @@ pub async fn run<C: ConnectionTrait>(
             }
         }
         for (metric, index, keys, p50, p90) in &percentiles {
-            if metric != def.id {
+            if *metric != def.id {
                 continue;
             }
             let target = match (index, keys.is_empty() || q.group_by.is_empty()) {

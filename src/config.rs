@@ -43,6 +43,11 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
 
+    /// Statements taking longer than this many milliseconds are logged (a warning with the SQL,
+    /// its rows and its time, target `sqlx::query`); 0 logs none.
+    #[arg(long, env = "SWITCHBOARD_DB_SLOW_STATEMENT_MS", default_value_t = 1000)]
+    pub db_slow_statement_ms: u64,
+
     /// SQLite durability (`normal` or `full`).
     #[arg(long, env = "SWITCHBOARD_SQLITE_SYNCHRONOUS", value_enum, default_value_t = SqliteSync::Normal)]
     pub sqlite_synchronous: SqliteSync,

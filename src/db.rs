@@ -25,8 +25,19 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
         .max_connections(config.db_max_connections.max(1))
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(10))
-        .sqlx_logging(false);
+        .acquire_timeout(Duration::from_secs(10));
+    if config.db_slow_statement_ms == 0 {
+        options.sqlx_logging(false);
+    } else {
+        // Only slow statements: every statement's own line stays off.
+        options
+            .sqlx_logging(true)
+            .sqlx_logging_level(log::LevelFilter::Off)
+            .sqlx_slow_statements_logging_settings(
+                log::LevelFilter::Warn,
+                Duration::from_millis(config.db_slow_statement_ms),
+            );
+    }
     let synchronous = match config.sqlite_synchronous {
         SqliteSync::Normal => SqliteSynchronous::Normal,
         SqliteSync::Full => SqliteSynchronous::Full,

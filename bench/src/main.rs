@@ -445,6 +445,11 @@ fn drop_database(runtime: &tokio::runtime::Runtime, url: &str, name: &str) -> an
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // The servers' logs (slow statements among them: `SWITCHBOARD_DB_SLOW_STATEMENT_MS`) on
+    // stderr when asked for with `RUST_LOG`; otherwise none, to keep the figures clean.
+    if std::env::var_os("RUST_LOG").is_some() {
+        switchboard::telemetry::init(&switchboard::Config::with_database("unused"));
+    }
     if args.live_server {
         return live_server::run(&args);
     }

@@ -427,7 +427,9 @@ struct Table {
     user: &'static str,
     direction: &'static str,
     conversation: &'static str,
-    aggregates: &'static str,
+    /// Count, sum, sum of squares, min and max of the table's values, as SQL aggregates (the
+    /// last four empty for a table that only counts).
+    aggregates: [&'static str; 5],
     uuid_nil: bool,
 }
 
@@ -441,8 +443,13 @@ const ROLLUPS: Table = Table {
     user: "t.user_id",
     direction: "t.direction",
     conversation: "",
-    aggregates: "CAST(SUM(t.\"count\") AS BIGINT) AS c, SUM(t.\"sum\") AS s, SUM(t.sum_sq) AS q, \
-                 MIN(t.\"min\") AS mn, MAX(t.\"max\") AS mx",
+    aggregates: [
+        "CAST(SUM(t.\"count\") AS BIGINT)",
+        "SUM(t.\"sum\")",
+        "SUM(t.sum_sq)",
+        "MIN(t.\"min\")",
+        "MAX(t.\"max\")",
+    ],
     uuid_nil: true,
 };
 
@@ -456,8 +463,13 @@ const FACTS: Table = Table {
     user: "t.user_id",
     direction: "t.direction",
     conversation: "t.conversation_id",
-    aggregates: "COUNT(*) AS c, SUM(t.value) AS s, SUM(t.value * t.value) AS q, \
-                 MIN(t.value) AS mn, MAX(t.value) AS mx",
+    aggregates: [
+        "COUNT(*)",
+        "SUM(t.value)",
+        "SUM(t.value * t.value)",
+        "MIN(t.value)",
+        "MAX(t.value)",
+    ],
     uuid_nil: false,
 };
 
@@ -471,7 +483,7 @@ const LIVE: Table = Table {
     user: "t.assignee_id",
     direction: "t.direction",
     conversation: "t.id",
-    aggregates: "COUNT(*) AS c",
+    aggregates: ["COUNT(*)", "", "", "", ""],
     uuid_nil: false,
 };
 
@@ -575,6 +587,37 @@ struct Plan<'a> {
     buckets: Vec<(DateTime<Utc>, DateTime<Utc>)>,
     filters: &'a [Filter],
     group_by: &'a [Dimension],
+    /// The aggregates beyond the count that the asked aggregations need.
+    needs: Needs,
+}
+
+/// Which of the aggregates beyond the count (sum, sum of squares, min, max, in that order) the
+/// asked aggregations need: only those are computed, sent and read.
+#[derive(Clone, Copy, Debug, Default)]
+struct Needs([bool; 4]);
+
+impl Needs {
+    fn of<'a>(asked: impl IntoIterator<Item = &'a Aggregation>) -> Self {
+        let mut needs = [false; 4];
+        for a in asked {
+            match a {
+                Aggregation::Sum | Aggregation::Avg => needs[0] = true,
+                Aggregation::Stddev => {
+                    needs[0] = true;
+                    needs[1] = true;
+                }
+                Aggregation::Min => needs[2] = true,
+                Aggregation::Max => needs[3] = true,
+                Aggregation::Count | Aggregation::P50 | Aggregation::P90 => {}
+            }
+        }
+        Self(needs)
+    }
+
+    /// The positions (0 sum, 1 sum of squares, 2 min, 3 max) needed, in order.
+    fn positions(self) -> impl Iterator<Item = usize> {
+        (0..4).filter(move |&i| self.0[i])
+    }
 }
 
 /// Rows of one statement: (metric, bucket index, group keys) → values.
@@ -697,6 +740,9 @@ impl Plan<'_> {
     ) -> AppResult<Option<(&'static str, Option<usize>, Vec<Option<DimValue>>)>> {
         let metric = if table.time.is_empty() {
             ""
+        } else if let [only] = metrics {
+            // The statement asked for this one alone.
+            only
         } else {
             let name: String = row.try_get_by_index(0)?;
             match metrics.iter().find(|m| **m == name) {
@@ -767,7 +813,14 @@ impl Plan<'_> {
             select.push(format!("{} AS g{i}", table.column(*d)));
         }
         let groups = select.len();
-        select.push(table.aggregates.to_string());
+        // The count, then what the asked aggregations need (a table that only counts has no more).
+        let needed: Vec<usize> = if live {
+            Vec::new()
+        } else {
+            self.needs.positions().collect()
+        };
+        select.push(table.aggregates[0].to_string());
+        select.extend(needed.iter().map(|&i| table.aggregates[i + 1].to_string()));
         sql.push("SELECT ").push(&select.join(", "));
         self.source_clause(&mut sql, table, metrics, grain, grouped);
         sql.push(" GROUP BY ").push(
@@ -777,7 +830,7 @@ impl Plan<'_> {
                 .join(", "),
         );
         let rows = conn.query_all_raw(sql.statement()).await?;
-        let at = groups; // the first aggregate's position
+        let at = groups; // the count's position
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let Some((metric, index, keys)) =
@@ -786,25 +839,25 @@ impl Plan<'_> {
                 continue;
             };
             let count: i64 = row.try_get_by_index(at)?;
-            let values = if live {
-                Values {
-                    count,
-                    sum: count as f64,
-                    sum_sq: count as f64,
-                    min: Some(1.0),
-                    max: Some(1.0),
-                    ..Values::default()
-                }
-            } else {
-                Values {
-                    count,
-                    sum: row.try_get_by_index::<Option<f64>>(at + 1)?.unwrap_or(0.0),
-                    sum_sq: row.try_get_by_index::<Option<f64>>(at + 2)?.unwrap_or(0.0),
-                    min: row.try_get_by_index(at + 3)?,
-                    max: row.try_get_by_index(at + 4)?,
-                    ..Values::default()
-                }
+            let mut values = Values {
+                count,
+                ..Values::default()
             };
+            if live {
+                values.sum = count as f64;
+                values.sum_sq = count as f64;
+                values.min = Some(1.0);
+                values.max = Some(1.0);
+            }
+            for (k, &i) in needed.iter().enumerate() {
+                let value: Option<f64> = row.try_get_by_index(at + 1 + k)?;
+                match i {
+                    0 => values.sum = value.unwrap_or(0.0),
+                    1 => values.sum_sq = value.unwrap_or(0.0),
+                    2 => values.min = value,
+                    _ => values.max = value,
+                }
+            }
             out.push((metric, index, keys, values));
         }
         Ok(out)
@@ -1072,6 +1125,12 @@ pub async fn run<C: ConnectionTrait>(
         buckets,
         filters: &q.filters,
         group_by: &q.group_by,
+        needs: Needs::of(
+            defs.iter()
+                .zip(&aggregations)
+                .filter(|(d, _)| d.kind == Kind::Facts)
+                .flat_map(|(_, asked)| asked),
+        ),
     };
     let fact_metrics: Vec<&str> = defs
         .iter()

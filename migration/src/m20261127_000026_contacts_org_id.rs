@@ -2,6 +2,10 @@
 //! batch at a time after the last id it read. Without it SQLite walked every contact of the
 //! organization (by another `org_id` index), looked each row up and sorted them all for every
 //! batch of 200: a 100,000-contact audience cost 100,000 rows per batch.
+//!
+//! And conversations by requester and channel: a broadcast batch looks up each recipient's open
+//! conversation on its channel. With only single-column indexes the planner could take the
+//! channel's (every conversation of the channel) for `requester_id = ? AND channel_id = ?`.
 
 use sea_orm_migration::prelude::*;
 
@@ -15,10 +19,21 @@ impl MigrationTrait for Migration {
             .get_connection()
             .execute_unprepared("CREATE INDEX ix_contacts_org_id ON contacts (org_id, id)")
             .await?;
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "CREATE INDEX ix_conversations_requester_channel \
+                 ON conversations (requester_id, channel_id, status)",
+            )
+            .await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared("DROP INDEX ix_conversations_requester_channel")
+            .await?;
         manager
             .get_connection()
             .execute_unprepared("DROP INDEX ix_contacts_org_id")

@@ -26,7 +26,8 @@ use entity::{broadcast, broadcast_recipient, channel, contact, contact_group, co
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    FromQueryResult, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, Set,
 };
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -1218,19 +1219,43 @@ async fn open_conversations<C: ConnectionTrait>(
     channel_id: Uuid,
     contact_ids: &[Uuid],
 ) -> AppResult<HashMap<Uuid, conversation::Model>> {
-    let rows = tenancy::in_org::<conversation::Entity>(org_id)
-        .filter(conversation::Column::ChannelId.eq(channel_id))
-        .filter(conversation::Column::RequesterId.is_in(contact_ids.to_vec()))
-        .filter(conversation::Column::Kind.eq("DIRECT"))
-        .filter(conversation::Column::Status.ne("CLOSED"))
-        .filter(conversation::Column::ArchivedAt.is_null())
-        .filter(conversation::Column::AnonymizedAt.is_null())
-        .order_by_asc(conversation::Column::LastMessageAt)
-        .all(conn)
-        .await?;
-    // Later rows (more recent) replace earlier ones.
+    // One `SELECT` per contact, joined by `UNION ALL`: each arm is an equality on
+    // (requester, channel), which the planner answers from that index whatever its statistics.
+    // (Given `requester_id IN (…200 ids…)` SQLite preferred walking an organization or channel
+    // index: every conversation of the channel, for every batch.)
+    let mut rows: Vec<conversation::Model> = Vec::new();
+    for chunk in contact_ids.chunks(OPEN_LOOKUPS_PER_STATEMENT) {
+        let arm = |contact_id: Uuid| {
+            tenancy::in_org::<conversation::Entity>(org_id)
+                .filter(conversation::Column::RequesterId.eq(contact_id))
+                .filter(conversation::Column::ChannelId.eq(channel_id))
+                .filter(conversation::Column::Kind.eq("DIRECT"))
+                .filter(conversation::Column::Status.ne("CLOSED"))
+                .filter(conversation::Column::ArchivedAt.is_null())
+                .filter(conversation::Column::AnonymizedAt.is_null())
+                .into_query()
+        };
+        let Some((first, rest)) = chunk.split_first() else {
+            continue;
+        };
+        let mut statement = arm(*first);
+        for id in rest {
+            statement.union(sea_orm::sea_query::UnionType::All, arm(*id));
+        }
+        let backend = conn.get_database_backend();
+        rows.extend(
+            conversation::Model::find_by_statement(backend.build(&statement))
+                .all(conn)
+                .await?,
+        );
+    }
+    // The most recent per contact wins (later rows replace earlier ones).
+    rows.sort_by_key(|c| c.last_message_at);
     Ok(rows.into_iter().map(|c| (c.requester_id, c)).collect())
 }
+
+/// Contacts whose open conversation one statement looks up (SQLite allows 500 arms).
+const OPEN_LOOKUPS_PER_STATEMENT: usize = 200;
 
 /// Moves a scheduled broadcast to `SENDING` (or `FAILED` when it can no longer start) in its own
 /// transaction; `false` when the job is stale or the broadcast failed.

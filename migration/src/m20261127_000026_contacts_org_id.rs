@@ -12,32 +12,32 @@ use sea_orm_migration::prelude::*;
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
+/// The indexes, each with the statement that drops it.
+const INDEXES: [(&str, &str); 2] = [
+    (
+        "CREATE INDEX ix_contacts_org_id ON contacts (org_id, id)",
+        "DROP INDEX ix_contacts_org_id",
+    ),
+    (
+        "CREATE INDEX ix_conversations_requester_channel \
+         ON conversations (requester_id, channel_id, status)",
+        "DROP INDEX ix_conversations_requester_channel",
+    ),
+];
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .get_connection()
-            .execute_unprepared("CREATE INDEX ix_contacts_org_id ON contacts (org_id, id)")
-            .await?;
-        manager
-            .get_connection()
-            .execute_unprepared(
-                "CREATE INDEX ix_conversations_requester_channel \
-                 ON conversations (requester_id, channel_id, status)",
-            )
-            .await?;
+        for (create, _) in INDEXES {
+            manager.get_connection().execute_unprepared(create).await?;
+        }
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .get_connection()
-            .execute_unprepared("DROP INDEX ix_conversations_requester_channel")
-            .await?;
-        manager
-            .get_connection()
-            .execute_unprepared("DROP INDEX ix_contacts_org_id")
-            .await?;
+        for (_, drop) in INDEXES.iter().rev() {
+            manager.get_connection().execute_unprepared(drop).await?;
+        }
         Ok(())
     }
 }

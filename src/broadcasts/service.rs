@@ -1223,18 +1223,19 @@ async fn open_conversations<C: ConnectionTrait>(
     // (requester, channel), which the planner answers from that index whatever its statistics.
     // (Given `requester_id IN (…200 ids…)` SQLite preferred walking an organization or channel
     // index: every conversation of the channel, for every batch.)
+    let arm = |contact_id: Uuid| {
+        tenancy::in_org::<conversation::Entity>(org_id)
+            .filter(conversation::Column::RequesterId.eq(contact_id))
+            .filter(conversation::Column::ChannelId.eq(channel_id))
+            .filter(conversation::Column::Kind.eq("DIRECT"))
+            .filter(conversation::Column::Status.ne("CLOSED"))
+            .filter(conversation::Column::ArchivedAt.is_null())
+            .filter(conversation::Column::AnonymizedAt.is_null())
+            .into_query()
+    };
+    let backend = conn.get_database_backend();
     let mut rows: Vec<conversation::Model> = Vec::new();
     for chunk in contact_ids.chunks(OPEN_LOOKUPS_PER_STATEMENT) {
-        let arm = |contact_id: Uuid| {
-            tenancy::in_org::<conversation::Entity>(org_id)
-                .filter(conversation::Column::RequesterId.eq(contact_id))
-                .filter(conversation::Column::ChannelId.eq(channel_id))
-                .filter(conversation::Column::Kind.eq("DIRECT"))
-                .filter(conversation::Column::Status.ne("CLOSED"))
-                .filter(conversation::Column::ArchivedAt.is_null())
-                .filter(conversation::Column::AnonymizedAt.is_null())
-                .into_query()
-        };
         let Some((first, rest)) = chunk.split_first() else {
             continue;
         };
@@ -1242,7 +1243,6 @@ async fn open_conversations<C: ConnectionTrait>(
         for id in rest {
             statement.union(sea_orm::sea_query::UnionType::All, arm(*id));
         }
-        let backend = conn.get_database_backend();
         rows.extend(
             conversation::Model::find_by_statement(backend.build(&statement))
                 .all(conn)

@@ -568,9 +568,9 @@ pub async fn list(
     Ok((page, total))
 }
 
-/// Static members of `group`: a condition on `contacts`, a correlated `EXISTS`: each contact row probes the membership key. (An `IN (SELECT …)` list
-/// is built whole for every statement: a 100,000-member group read a batch at a time cost
-/// 100,000 rows per batch.)
+/// Static members of `group`: a condition on `contacts`, as a correlated `EXISTS` in which each
+/// contact row probes the membership key. (An `IN (SELECT …)` list is built whole for every
+/// statement: a 100,000-member group read a batch at a time cost 100,000 rows per batch.)
 fn static_members(group_id: Uuid) -> Expr {
     Expr::exists(
         Query::select()

@@ -52,6 +52,14 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_SQLITE_SYNCHRONOUS", value_enum, default_value_t = SqliteSync::Normal)]
     pub sqlite_synchronous: SqliteSync,
 
+    /// MiB of the SQLite database file each connection reads through a memory map (`mmap_size`;
+    /// address space, not resident memory: the pages are the operating system's page cache,
+    /// shared by all connections); 0 reads every page with read(2) into the connection's cache.
+    /// A map makes large reads (inbox pages, counts) cheaper; while the file grows, every
+    /// connection remaps it and faults its pages in again.
+    #[arg(long, env = "SWITCHBOARD_SQLITE_MMAP_MB", default_value_t = 1024)]
+    pub sqlite_mmap_mb: u64,
+
     /// Minutes between refreshes of SQLite's query planner statistics (`ANALYZE` over a sample);
     /// 0 turns the periodic refresh off (it still runs once at start).
     #[arg(long, env = "SWITCHBOARD_SQLITE_ANALYZE_MINUTES", default_value_t = 10)]

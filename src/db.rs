@@ -4,6 +4,9 @@
 //! that concurrent writers queue on the lock instead of failing on upgrade. PostgreSQL needs nothing
 //! special. The same code runs on both.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
@@ -11,8 +14,10 @@ use sea_orm::sea_query::LikeExpr;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    DbErr, ExecResult, QueryResult, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait,
 };
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::{Config, SqliteSync};
 use crate::error::AppResult;
@@ -38,6 +43,7 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
                 Duration::from_millis(config.db_slow_statement_ms),
             );
     }
+    let mmap_mb = config.sqlite_mmap_mb;
     let synchronous = match config.sqlite_synchronous {
         SqliteSync::Normal => SqliteSynchronous::Normal,
         SqliteSync::Full => SqliteSynchronous::Full,
@@ -48,16 +54,11 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
             .busy_timeout(Duration::from_secs(10))
             .synchronous(synchronous)
             .create_if_missing(true)
-            // Reads pages through a memory map instead of copying each into the connection's
-            // cache with read(2): large read queries (inbox pages, counts) cost less CPU.
-            .pragma("mmap_size", MMAP_BYTES.to_string())
+            // `--sqlite-mmap-mb`: see there.
+            .pragma("mmap_size", (mmap_mb << 20).to_string())
     });
     Ok(Database::connect(options).await?)
 }
-
-/// Bytes of the SQLite database file each connection maps into memory (address space, not
-/// resident memory: the pages are the operating system's page cache, shared by all connections).
-const MMAP_BYTES: u64 = 1 << 30;
 
 /// Applies all pending migrations.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
@@ -96,8 +97,12 @@ const WRITE_LOCK: i64 = 0x5357_4254_4f41_5244; // "SWBTOARD"
 /// [`crate::live::bus`]). Taking it first, before any row lock, means it cannot deadlock. The same
 /// statement queues a `NOTIFY` for the event bus, which PostgreSQL delivers to every instance only
 /// if and when the transaction commits.
-pub async fn begin_write(db: &DatabaseConnection) -> AppResult<DatabaseTransaction> {
+///
+/// On SQLite the transaction first waits for this process's turn to write ([`write_turn`]), so
+/// writers take the lock in the order they asked for it.
+pub async fn begin_write(db: &DatabaseConnection) -> AppResult<WriteTxn> {
     let backend = db.get_database_backend();
+    let turn = write_turn(db).await?;
     let options = TransactionOptions {
         sqlite_transaction_mode: (backend == DbBackend::Sqlite)
             .then_some(SqliteTransactionMode::Immediate),
@@ -114,7 +119,108 @@ pub async fn begin_write(db: &DatabaseConnection) -> AppResult<DatabaseTransacti
         ))
         .await?;
     }
-    Ok(txn)
+    Ok(WriteTxn { txn, _turn: turn })
+}
+
+/// How long a writer waits for its turn before giving up, as SQLite's busy timeout.
+const WRITE_TURN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The turns of each SQLite database file this process writes to.
+static WRITE_TURNS: LazyLock<Mutex<HashMap<PathBuf, Arc<Semaphore>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// Waits for this process's turn to write to a SQLite database (`None` on PostgreSQL, whose
+/// advisory lock queues writers itself), first come first served; the turn lasts while the
+/// permit is held.
+///
+/// SQLite lets one writer in at a time, and a writer that finds the lock taken sleeps in its
+/// busy handler (1, 2, 5, … 100 ms) and tries again: it does not queue. Under a steady stream of
+/// writes (a broadcast's deliveries and their jobs) a waiting writer can be passed over again
+/// and again until its busy timeout ends in "database is locked", while the lock often sits free
+/// during the sleeps. Writers of one process wait here instead, in order, and find the lock free
+/// when their turn comes. Writers of other processes on the same file still meet the busy
+/// handler. Transactions from [`begin_write`] and the job runner's claims and outcomes take
+/// turns; a rare write outside them meets the busy handler as before.
+pub async fn write_turn(db: &DatabaseConnection) -> AppResult<Option<OwnedSemaphorePermit>> {
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return Ok(None);
+    }
+    let file = db
+        .get_sqlite_connection_pool()
+        .connect_options()
+        .get_filename()
+        .to_path_buf();
+    let turns = {
+        let mut all = WRITE_TURNS
+            .lock()
+            .map_err(|_| DbErr::Custom("the write turns' lock is poisoned".into()))?;
+        all.entry(file)
+            .or_insert_with(|| Arc::new(Semaphore::new(1)))
+            .clone()
+    };
+    match tokio::time::timeout(WRITE_TURN_TIMEOUT, turns.acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(Some(permit)),
+        Ok(Err(_)) => Err(DbErr::Custom("the write turns were closed".into()).into()),
+        Err(_) => Err(DbErr::Custom(format!(
+            "waited {} s for a turn to write: database is locked",
+            WRITE_TURN_TIMEOUT.as_secs()
+        ))
+        .into()),
+    }
+}
+
+/// A write transaction from [`begin_write`]; on SQLite it holds the process's turn to write
+/// until it commits, rolls back or is dropped.
+pub struct WriteTxn {
+    txn: DatabaseTransaction,
+    _turn: Option<OwnedSemaphorePermit>,
+}
+
+impl WriteTxn {
+    /// Commits, then gives the turn to the next writer.
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+
+    /// Rolls back, then gives the turn to the next writer.
+    pub async fn rollback(self) -> Result<(), DbErr> {
+        self.txn.rollback().await
+    }
+}
+
+impl std::ops::Deref for WriteTxn {
+    type Target = DatabaseTransaction;
+
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for WriteTxn {
+    fn get_database_backend(&self) -> DbBackend {
+        self.txn.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.txn.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.txn.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.txn.query_one_raw(stmt).await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.txn.query_all_raw(stmt).await
+    }
+
+    fn support_returning(&self) -> bool {
+        self.txn.support_returning()
+    }
 }
 
 /// Connections in the pool: `(size, idle)`.

@@ -215,6 +215,9 @@ pub struct JobContext {
     pub config: Arc<Config>,
     /// The event bus (poked after a handler's transaction committed events).
     pub bus: Arc<crate::live::EventBus>,
+    /// Set when the handler ended the job inside its own transaction ([`Self::complete_in`],
+    /// [`Self::fail_in`]): the runner then writes no outcome of its own for `Outcome::Done`.
+    pub(crate) ended_in_txn: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl JobContext {
@@ -268,6 +271,8 @@ impl JobContext {
         )
         .await?;
         if ended {
+            self.ended_in_txn
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             Ok(())
         } else {
             Err(AppError::Conflict(format!(

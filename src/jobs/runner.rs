@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration as StdDuration;
 
 use chrono::Duration;
@@ -28,6 +29,7 @@ use super::store::Requeue;
 use super::{Handler, JobContext, JobError, JobStatus, Jobs, Outcome, store};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::db;
 use crate::live::EventBus;
 
 /// Seconds between retention sweeps of succeeded jobs.
@@ -77,7 +79,13 @@ impl Runner {
                 let kinds = self.jobs.kinds();
                 let now = self.clock.now();
                 let owner = format!("{instance}/{}", Uuid::now_v7());
-                match store::claim(&self.db, &kinds, free as u64, &owner, now, now + lease).await {
+                let claimed_jobs = match db::write_turn(&self.db).await {
+                    Ok(_turn) => {
+                        store::claim(&self.db, &kinds, free as u64, &owner, now, now + lease).await
+                    }
+                    Err(error) => Err(error),
+                };
+                match claimed_jobs {
                     Ok(jobs) => {
                         claimed = jobs.len();
                         for job in jobs {
@@ -91,6 +99,7 @@ impl Runner {
                                 clock: self.clock.clone(),
                                 config: self.config.clone(),
                                 bus: self.bus.clone(),
+                                ended_in_txn: Arc::default(),
                             };
                             let span = tracing::info_span!("job", id = %ctx.job.id, kind = %ctx.job.kind, attempt = ctx.job.attempts);
                             let handle = set.spawn(work(handler, ctx, lease).instrument(span));
@@ -207,6 +216,7 @@ async fn work(handler: Arc<dyn Handler>, ctx: JobContext, lease: Duration) {
     let db = ctx.db.clone();
     let clock = ctx.clock.clone();
     let config = ctx.config.clone();
+    let ended_in_txn = ctx.ended_in_txn.clone();
     if job.attempts > job.max_attempts {
         let error = format!(
             "gave up after {} attempts: the last did not finish (its worker stopped)",
@@ -237,7 +247,11 @@ async fn work(handler: Arc<dyn Handler>, ctx: JobContext, lease: Duration) {
         tokio::select! {
             result = &mut run => break result,
             _ = renewals.tick() => {
-                match store::renew(&db, job.id, &owner, clock.now() + lease).await {
+                let renewed = match db::write_turn(&db).await {
+                    Ok(_turn) => store::renew(&db, job.id, &owner, clock.now() + lease).await,
+                    Err(error) => Err(error),
+                };
+                match renewed {
                     Ok(true) => {}
                     Ok(false) => {
                         tracing::warn!(job_id = %job.id, kind = %job.kind, "job lease lost; handler stopped");
@@ -249,6 +263,18 @@ async fn work(handler: Arc<dyn Handler>, ctx: JobContext, lease: Duration) {
         }
     };
     let result = result.unwrap_or_else(|_| Err(JobError::Transient("the handler panicked".into())));
+    // The handler's transaction ended the job and committed: nothing left to write (an update
+    // that would match no row still waits for SQLite's write lock).
+    if matches!(result, Ok(Outcome::Done)) && ended_in_txn.load(Ordering::Relaxed) {
+        return;
+    }
+    let _turn = match db::write_turn(&db).await {
+        Ok(turn) => turn,
+        Err(error) => {
+            tracing::warn!(?error, job_id = %job.id, "cannot record the job's outcome; its lease will expire");
+            return;
+        }
+    };
     let now = clock.now();
     let written = match result {
         Ok(Outcome::Done) => store::end(&db, job.id, &owner, JobStatus::Succeeded, None, now).await,

@@ -1134,9 +1134,7 @@ fn payload_id(payload: &Value, key: &str) -> Result<Uuid, JobError> {
 }
 
 /// The job's room, locked, in a new write transaction; `None` when it is gone.
-async fn locked_room(
-    ctx: &JobContext,
-) -> Result<Option<(sea_orm::DatabaseTransaction, room::Model)>, JobError> {
+async fn locked_room(ctx: &JobContext) -> Result<Option<(db::WriteTxn, room::Model)>, JobError> {
     let id = payload_id(&ctx.job.payload, "roomId")?;
     let txn = db::begin_write(&ctx.db).await?;
     let found = room::Entity::find_by_id(id)

@@ -952,3 +952,146 @@ async fn anonymizing_a_contact_erases_its_number_from_campaigns_and_cancels_its_
     assert_eq!(campaign["stats"], stats(2, 1, 1, 1, 1, 39, 0, 1, 0, 0));
     assert_eq!(app.count("calls").await, 1);
 }
+
+#[tokio::test]
+async fn a_call_ending_after_the_campaign_completed_finishes_its_receiver_instead_of_redialling() {
+    let (app, channel) = app().await;
+    move_to(&app, monday_morning() + Duration::hours(2));
+    // `…0004` rings until ended; `…1005` answers and accepts, which is all the campaign wants.
+    let mut input = rsvp(
+        &channel,
+        json!({ "phoneNumbers": ["+4520000004", "+4520001005"] }),
+    );
+    input["acceptsWanted"] = json!(1);
+    let id = created(&app, input).await;
+    app.state.jobs.wake();
+    let campaign = until(&app, &id, |c| c["state"] == "COMPLETE").await;
+    settled(&app).await;
+    assert_eq!(campaign["completionReason"], "ACCEPTS_WANTED_REACHED");
+    let ringing = latest_receiver(&app, &id).await;
+    assert_eq!(
+        (&ringing["status"], &ringing["latestCall"]["status"]),
+        (&json!("DIALING"), &json!("RINGING"))
+    );
+    // Hung up unanswered with redials left: the campaign is complete, so no redial: finished.
+    let ended = app
+        .data(
+            &app.org.token,
+            "mutation($id: ID!) { endCall(input: { id: $id }) { call { status } userErrors { code } } }",
+            json!({ "id": ringing["latestCall"]["id"] }),
+        )
+        .await;
+    assert_eq!(ended["endCall"]["call"]["status"], "CANCELED");
+    let finished = receivers(&app, &id).await;
+    let statuses: Vec<(&Value, &Value, &Value)> = finished
+        .iter()
+        .map(|r| (&r["phoneNumber"], &r["status"], &r["nextDialAt"]))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            (&json!("+4520000004"), &json!("FINISHED"), &Value::Null),
+            (&json!("+4520001005"), &json!("FINISHED"), &Value::Null),
+        ]
+    );
+    let campaign = get(&app, &id).await;
+    assert_eq!(campaign["state"], "COMPLETE");
+    assert_eq!(campaign["stats"], stats(2, 2, 0, 2, 1, 35, 1, 0, 0, 1));
+    assert_eq!(
+        app.count("events WHERE event_type = 'CALL_CAMPAIGN_RECEIVER_FINISHED'")
+            .await,
+        2
+    );
+    assert_eq!(
+        app.count("events WHERE event_type = 'CALL_CAMPAIGN_COMPLETED'")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count("jobs WHERE kind = 'call_campaign.dial' AND status = 'QUEUED'")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn an_end_time_moved_earlier_before_the_start_completes_the_campaign_then() {
+    let (app, channel) = app().await;
+    let start = monday_morning() + Duration::hours(2);
+    let mut input = rsvp(&channel, json!({ "phoneNumbers": ["+4520001005"] }));
+    input["startTime"] = json!(start.to_rfc3339());
+    input["endTime"] = json!((start + Duration::hours(3)).to_rfc3339());
+    let id = created(&app, input).await;
+
+    // Clients cannot set COMPLETE or WAITING_TO_ACTIVE: refused, nothing changes.
+    for state in ["COMPLETE", "WAITING_TO_ACTIVE"] {
+        let events = app.count("events").await;
+        let refused = set_state(&app, &id, state).await;
+        assert_eq!(refused["callCampaign"], Value::Null, "{state}");
+        assert_eq!(
+            refused["userErrors"][0]["field"],
+            json!(["input", "state"]),
+            "{refused}"
+        );
+        assert_eq!(get(&app, &id).await["state"], "WAITING_TO_ACTIVE");
+        assert_eq!(app.count("events").await, events);
+    }
+
+    // Halted before it starts, then rescheduled: a later start and an earlier end.
+    assert_eq!(
+        set_state(&app, &id, "HALTED").await["callCampaign"]["state"],
+        "HALTED"
+    );
+    let moved = update(
+        &app,
+        json!({ "id": id,
+                "startTime": (start + Duration::minutes(30)).to_rfc3339(),
+                "endTime": (start + Duration::hours(1)).to_rfc3339() }),
+    )
+    .await;
+    assert_eq!(moved["userErrors"], json!([]));
+    let time = |v: &Value| DateTime::parse_from_rfc3339(v.as_str().unwrap_or_default()).ok();
+    assert_eq!(
+        (
+            time(&moved["callCampaign"]["startTime"]),
+            time(&moved["callCampaign"]["endTime"])
+        ),
+        (
+            Some((start + Duration::minutes(30)).fixed_offset()),
+            Some((start + Duration::hours(1)).fixed_offset())
+        )
+    );
+    // An end before the start is refused and changes nothing.
+    let events = app.count("events").await;
+    let refused = update(
+        &app,
+        json!({ "id": id, "endTime": (start + Duration::minutes(10)).to_rfc3339() }),
+    )
+    .await;
+    assert_eq!(refused["callCampaign"], Value::Null);
+    assert_eq!(
+        refused["userErrors"][0]["field"],
+        json!(["input", "endTime"]),
+        "{refused}"
+    );
+    assert_eq!(app.count("events").await, events);
+    assert_eq!(
+        time(&get(&app, &id).await["endTime"]),
+        Some((start + Duration::hours(1)).fixed_offset())
+    );
+
+    // The new end time passes (the old one is two hours away): complete, never dialled.
+    move_to(&app, start + Duration::hours(1));
+    let campaign = until(&app, &id, |c| c["state"] == "COMPLETE").await;
+    assert_eq!(campaign["completionReason"], "END_TIME_PASSED");
+    assert_eq!(campaign["stats"], stats(1, 0, 1, 0, 0, 0, 0, 0, 0, 0));
+    assert_eq!(app.count("calls").await, 0);
+    // The old end time changes nothing more.
+    move_to(&app, start + Duration::hours(3));
+    settled(&app).await;
+    assert_eq!(
+        app.count("events WHERE event_type = 'CALL_CAMPAIGN_COMPLETED'")
+            .await,
+        1
+    );
+}

@@ -1095,3 +1095,165 @@ async fn an_end_time_moved_earlier_before_the_start_completes_the_campaign_then(
         1
     );
 }
+
+#[tokio::test]
+async fn a_broadcast_plays_text_to_speech_redials_the_unanswered_and_completes_when_all_are_done() {
+    let (app, channel) = app().await;
+    // Monday 10:00 in Copenhagen: inside the window.
+    let start = monday_morning() + Duration::hours(2);
+    move_to(&app, start);
+    let id = created(
+        &app,
+        json!({
+            "name": "Closing early",
+            "kind": "BROADCAST",
+            "channelId": channel,
+            "audio": { "textToSpeech": { "text": "We close at noon today.", "locale": "da-DK" } },
+            "receivers": { "phoneNumbers": [
+                "+4520002010", // answered, talks 40 s
+                "+4520001007", // answered, presses 7 (no button: no reply)
+                "+4520000002", // voicemail: redialled
+                "+4520000003", // fails: redialled
+            ] },
+            "endTime": (start + Duration::days(1)).to_rfc3339(),
+            "activeFrom": "09:00",
+            "activeTo": "17:00",
+            "activeWeekdays": ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY"],
+            "maxRedials": 1,
+            "redialIntervalSeconds": 300,
+        }),
+    )
+    .await;
+    let campaign = get(&app, &id).await;
+    assert_eq!(campaign["kind"], "BROADCAST");
+    assert_eq!(campaign["actionButtons"], json!([]));
+    assert_eq!(campaign["acceptsWanted"], Value::Null);
+    assert_eq!(
+        campaign["audio"],
+        json!({ "attachment": null, "textToSpeech": { "text": "We close at noon today.", "locale": "da-DK" } })
+    );
+    assert_eq!(campaign["stats"], stats(4, 0, 0, 0, 0, 0, 0, 0, 0, 0));
+
+    // Everyone is dialled once: the two who answered are done.
+    app.state.jobs.wake();
+    let campaign = until(&app, &id, |c| c["stats"]["dialedCalls"] == 4).await;
+    settled(&app).await;
+    assert_eq!(campaign["state"], "ACTIVE");
+    assert_eq!(campaign["stats"], stats(4, 2, 0, 4, 2, 77, 0, 0, 2, 0));
+    // Five minutes after each unanswered call ended (it rang 5 s): redialled, and done.
+    move_to(&app, start + Duration::seconds(304));
+    settled(&app).await;
+    assert_eq!(get(&app, &id).await["stats"]["dialedCalls"], 4);
+    move_to(&app, start + Duration::seconds(305));
+    let campaign = until(&app, &id, |c| c["state"] == "COMPLETE").await;
+    assert_eq!(campaign["completionReason"], "ALL_DONE");
+    assert_eq!(campaign["stats"], stats(4, 4, 0, 6, 2, 77, 0, 0, 2, 2));
+
+    let rows: Vec<Value> = receivers(&app, &id)
+        .await
+        .iter()
+        .map(|r| {
+            json!([
+                r["phoneNumber"],
+                r["status"],
+                r["answered"],
+                r["reply"],
+                r["keypad"],
+                r["durationSeconds"],
+                r["dialCount"],
+                r["nextDialAt"]
+            ])
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            json!([
+                "+4520002010",
+                "FINISHED",
+                true,
+                "NO_REPLY",
+                null,
+                40,
+                1,
+                null
+            ]),
+            json!([
+                "+4520001007",
+                "FINISHED",
+                true,
+                "NO_REPLY",
+                "7",
+                37,
+                1,
+                null
+            ]),
+            json!([
+                "+4520000002",
+                "FINISHED",
+                false,
+                "NO_REPLY",
+                null,
+                0,
+                2,
+                null
+            ]),
+            json!([
+                "+4520000003",
+                "FINISHED",
+                false,
+                "NO_REPLY",
+                null,
+                0,
+                2,
+                null
+            ]),
+        ]
+    );
+    let calls = app
+        .data(
+            &app.org.token,
+            "query($id: ID!) { calls(filter: { campaignId: $id }) { totalCount nodes { to status kind } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let mut outcomes: Vec<(String, String)> = calls["calls"]["nodes"]
+        .as_array()
+        .expect("calls")
+        .iter()
+        .map(|c| {
+            assert_eq!(c["kind"], "CAMPAIGN");
+            (
+                c["to"].as_str().unwrap_or_default().to_string(),
+                c["status"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    outcomes.sort();
+    assert_eq!(calls["calls"]["totalCount"], 6);
+    assert_eq!(
+        outcomes,
+        [
+            ("+4520000002", "VOICEMAIL"),
+            ("+4520000002", "VOICEMAIL"),
+            ("+4520000003", "FAILED"),
+            ("+4520000003", "FAILED"),
+            ("+4520001007", "COMPLETED"),
+            ("+4520002010", "COMPLETED"),
+        ]
+        .map(|(to, status)| (to.to_string(), status.to_string()))
+    );
+    assert_eq!(
+        app.count("events WHERE event_type = 'CALL_CAMPAIGN_RECEIVER_FINISHED'")
+            .await,
+        4
+    );
+    let completed = entity_events(&app, "CALL_CAMPAIGN_COMPLETED").await;
+    assert_eq!(completed.len(), 1);
+    assert_eq!(
+        (&completed[0]["reason"], &completed[0]["from"]),
+        (&json!("ALL_DONE"), &json!("ACTIVE")),
+        "{}",
+        completed[0]
+    );
+}

@@ -1257,3 +1257,75 @@ async fn a_broadcast_plays_text_to_speech_redials_the_unanswered_and_completes_w
         completed[0]
     );
 }
+
+#[tokio::test]
+async fn a_survey_keeps_each_receivers_keypad_digits() {
+    let (app, channel) = app().await;
+    move_to(&app, monday_morning() + Duration::hours(2));
+    let mut input = rsvp(
+        &channel,
+        // Presses 3; presses 0; answers and presses nothing.
+        json!({ "phoneNumbers": ["+4520001003", "+4520001000", "+4520002222"] }),
+    );
+    input["name"] = json!("Satisfaction");
+    input["kind"] = json!("SURVEY");
+    input["audio"] =
+        json!({ "textToSpeech": { "text": "Press 3 if you are happy.", "locale": "en-GB" } });
+    input["actionButtons"] = json!([{ "button": "3", "action": "ACCEPT" }]);
+    input["metadata"] = json!({ "survey": "q4" });
+    let id = created(&app, input).await;
+    app.state.jobs.wake();
+    let campaign = until(&app, &id, |c| c["state"] == "COMPLETE").await;
+    assert_eq!(campaign["kind"], "SURVEY");
+    assert_eq!(campaign["completionReason"], "ALL_DONE");
+    assert_eq!(
+        campaign["stats"],
+        stats(3, 3, 0, 3, 3, 33 + 30 + 52, 1, 0, 2, 0)
+    );
+    let rows: Vec<Value> = receivers(&app, &id)
+        .await
+        .iter()
+        .map(|r| {
+            json!([
+                r["phoneNumber"],
+                r["keypad"],
+                r["reply"],
+                r["durationSeconds"]
+            ])
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            json!(["+4520001003", "3", "ACCEPT", 33]),
+            json!(["+4520001000", "0", "NO_REPLY", 30]),
+            json!(["+4520002222", null, "NO_REPLY", 52]),
+        ]
+    );
+    // The receiver events carry the digits too, with the campaign's metadata.
+    let finished: Vec<Value> = entity_events(&app, "CALL_CAMPAIGN_RECEIVER_FINISHED")
+        .await
+        .iter()
+        .map(|p| json!([p["phoneNumber"], p["keypad"], p["reply"], p["metadata"]]))
+        .collect();
+    assert_eq!(
+        finished,
+        vec![
+            json!(["+4520001003", "3", "ACCEPT", { "survey": "q4" }]),
+            json!(["+4520001000", "0", "NO_REPLY", { "survey": "q4" }]),
+            json!(["+4520002222", null, "NO_REPLY", { "survey": "q4" }]),
+        ]
+    );
+    // Only answered receivers can have pressed anything: filtered by reply.
+    let accepted = app
+        .data(
+            &app.org.token,
+            "query($id: ID!) { callCampaign(id: $id) { receivers(replies: [ACCEPT]) { totalCount nodes { phoneNumber keypad } } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(
+        accepted["callCampaign"]["receivers"],
+        json!({ "totalCount": 1, "nodes": [{ "phoneNumber": "+4520001003", "keypad": "3" }] })
+    );
+}

@@ -1329,3 +1329,115 @@ async fn a_survey_keeps_each_receivers_keypad_digits() {
         json!({ "totalCount": 1, "nodes": [{ "phoneNumber": "+4520001003", "keypad": "3" }] })
     );
 }
+
+#[tokio::test]
+async fn receivers_leave_out_opted_out_phoneless_and_anonymized_contacts_and_take_each_number_once()
+{
+    let (app, channel) = app().await;
+    let ann = contact(&app, "Ann", Some("+4520001005")).await;
+    let opted_out = contact(&app, "Olga", Some("+4520001006")).await;
+    let no_phone = contact(&app, "Nils", None).await;
+    let anonymized = contact(&app, "Anja", Some("+4520001007")).await;
+    let texts_only = contact(&app, "Tim", Some("+4520001008")).await; // opted out of SMS only
+    let bob = contact(&app, "Bob", Some("+4520001009")).await; // only by his raw number
+    for (who, channel_type) in [(&opted_out, "VOICE"), (&texts_only, "SMS")] {
+        let consent = app
+            .data(
+                &app.org.token,
+                "mutation($input: SetContactConsentInput!) { setContactConsent(input: $input) { userErrors { message } } }",
+                json!({ "input": { "contactId": who, "channel": channel_type, "status": "OPTED_OUT" } }),
+            )
+            .await;
+        assert_eq!(consent["setContactConsent"]["userErrors"], json!([]));
+    }
+    let team = group(
+        &app,
+        "Team",
+        &[&ann, &opted_out, &no_phone, &anonymized, &texts_only],
+    )
+    .await;
+    let done = app
+        .data(
+            &app.org.token,
+            "mutation($input: AnonymizeContactInput!) { anonymizeContact(input: $input) { userErrors { message } } }",
+            json!({ "input": { "contactId": anonymized, "force": true } }),
+        )
+        .await;
+    assert_eq!(done["anonymizeContact"]["userErrors"], json!([]));
+
+    let mut input = rsvp(
+        &channel,
+        json!({
+            "contactIds": [ann, opted_out, no_phone, anonymized],
+            "groupIds": [team],
+            "phoneNumbers": [
+                "+4520003000", // nobody's
+                "+4520001005", // Ann's: she is a receiver already
+                "+4520003000", // again
+                "+4520001006", // Olga's: she opted out of calls
+                "+4520001009", // Bob's: his receiver
+            ],
+        }),
+    );
+    input["startTime"] = json!((monday_morning() + Duration::days(1)).to_rfc3339());
+    let id = created(&app, input).await;
+    let campaign = get(&app, &id).await;
+    assert_eq!(campaign["stats"]["receivers"], 4);
+    // The sources are kept as given (each raw number once).
+    assert_eq!(
+        campaign["receiverSources"]["phoneNumbers"],
+        json!(["+4520003000", "+4520001005", "+4520001006", "+4520001009"])
+    );
+    let rows: Vec<Value> = receivers(&app, &id)
+        .await
+        .iter()
+        .map(|r| {
+            json!([
+                r["phoneNumber"],
+                r["contact"]["id"],
+                r["status"],
+                r["dialCount"]
+            ])
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            json!(["+4520001005", ann, "PENDING", 0]),
+            json!(["+4520001008", texts_only, "PENDING", 0]),
+            json!(["+4520003000", null, "PENDING", 0]),
+            json!(["+4520001009", bob, "PENDING", 0]),
+        ]
+    );
+    let total = app
+        .data(
+            &app.org.token,
+            "query($id: ID!) { callCampaign(id: $id) { receivers { totalCount } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(total["callCampaign"]["receivers"]["totalCount"], 4);
+    assert_eq!(app.count("call_campaign_receivers").await, 4);
+
+    // The same rules when the receivers are replaced before the start: only the group now.
+    let changed = update(
+        &app,
+        json!({ "id": id, "receivers": { "groupIds": [team] } }),
+    )
+    .await;
+    assert_eq!(changed["userErrors"], json!([]), "{changed}");
+    assert_eq!(changed["callCampaign"]["stats"]["receivers"], 2);
+    let rows: Vec<Value> = receivers(&app, &id)
+        .await
+        .iter()
+        .map(|r| json!([r["phoneNumber"], r["contact"]["id"]]))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            json!(["+4520001005", ann]),
+            json!(["+4520001008", texts_only]),
+        ]
+    );
+    assert_eq!(app.count("call_campaign_receivers").await, 2);
+}

@@ -47,6 +47,10 @@ pub struct Model {
     pub campaign_id: Option<Uuid>,
     pub campaign_receiver_id: Option<Uuid>,
     pub created_by: Option<Uuid>,
+    /// The agent's number or endpoint a click-to-call or callback rings first.
+    pub agent_to: Option<String>,
+    /// When the agent answered their leg (the contact is dialled from then on).
+    pub agent_answered_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

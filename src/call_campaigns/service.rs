@@ -757,6 +757,13 @@ pub fn state_of(model: &call_campaign::Model) -> State {
     State::parse(&model.state).unwrap_or(State::Complete)
 }
 
+/// The job that completes `model` at its end time.
+fn end_job(model: &call_campaign::Model) -> NewJob {
+    NewJob::new(super::dialer::END, json!({ "campaignId": model.id }))
+        .org(model.org_id)
+        .at(model.end_time)
+}
+
 /// A dialer job for `model` with `token`, due at `at`.
 pub(crate) fn dial_job(model: &call_campaign::Model, token: Uuid, at: DateTime<Utc>) -> NewJob {
     NewJob::new(
@@ -831,13 +838,7 @@ pub async fn create(
     let start = std::cmp::max(model.start_time.unwrap_or(now), now);
     store_receivers(&txn, &model, receivers, start).await?;
     crate::jobs::enqueue(&txn, dial_job(&model, token, start)).await?;
-    crate::jobs::enqueue(
-        &txn,
-        NewJob::new(super::dialer::END, json!({ "campaignId": model.id }))
-            .org(model.org_id)
-            .at(model.end_time),
-    )
-    .await?;
+    crate::jobs::enqueue(&txn, end_job(&model)).await?;
     record(
         &txn,
         &model,
@@ -967,6 +968,9 @@ pub async fn update(
         Audio::TextToSpeech { text, locale } => (Some(text), Some(locale), None),
     };
     let waiting = state_of(&current) == State::WaitingToActive;
+    // The end job waits for the end time it was queued for (deferring itself when the end moves
+    // later): an earlier end gets a job of its own.
+    let ends_earlier = input.end_time < current.end_time;
     let mut model = current.into_active_model();
     model.name = Set(input.name);
     model.kind = Set(input.kind.as_str().into());
@@ -1009,6 +1013,9 @@ pub async fn update(
     }
     if waiting && start_changed {
         crate::jobs::enqueue(&txn, dial_job(&updated, token, start)).await?;
+    }
+    if ends_earlier {
+        crate::jobs::enqueue(&txn, end_job(&updated)).await?;
     }
     record(
         &txn,
@@ -1250,7 +1257,11 @@ pub async fn call_finished<C: ConnectionTrait>(
     let answered = CallStatus::parse(&call.status) == Some(CallStatus::Completed)
         && call.answered_at.is_some();
     let talk = std::cmp::max(call.talk_seconds.unwrap_or(0), 0);
-    let redial = !answered && receiver.dial_count <= campaign.max_redials;
+    // A completed campaign dials no more: a call of it still going on when it completed
+    // finishes its receiver, whatever redials were left.
+    let redial = !answered
+        && receiver.dial_count <= campaign.max_redials
+        && state_of(&campaign) != State::Complete;
     let ended = call.ended_at.unwrap_or(at);
     let mut row = receiver.clone().into_active_model();
     row.latest_call_id = Set(Some(call.id));

@@ -208,6 +208,18 @@ impl Call {
         self.0.created_at
     }
 
+    /// The agent's number or app endpoint (`client:` and the user's id) a click-to-call or
+    /// callback rings first; null for other calls.
+    async fn agent_to(&self) -> Option<&str> {
+        self.0.agent_to.as_deref()
+    }
+
+    /// When the agent answered their leg (click-to-call and callbacks): the contact is rung
+    /// only from then on. Null while the agent's phone rings, and for other calls.
+    async fn agent_answered_at(&self) -> Option<DateTime<Utc>> {
+        self.0.agent_answered_at
+    }
+
     /// When it started ringing.
     async fn ringing_at(&self) -> Option<DateTime<Utc>> {
         self.0.ringing_at
@@ -555,6 +567,10 @@ impl CallMutation {
     }
 
     /// Answers a queued or ringing call (AGENT): it is in progress with the caller as its agent.
+    /// On a click-to-call whose agent's leg rings, the agent picks up: the contact is dialled
+    /// (the call stays `RINGING`). Taking a callback request answers the agent's leg and dials
+    /// the contact through the channel's provider (`RINGING`); answering it again once the
+    /// contact picks up puts it in progress.
     async fn answer_call(
         &self,
         ctx: &Context<'_>,
@@ -638,7 +654,7 @@ pub struct CallChangedEvent {
     /// The event's cursor: resume after it with `after`.
     pub cursor: String,
     /// The event type (`CALL_CREATED`, `CALL_STATUS_CHANGED`, `CALL_HELD`, `CALL_RESUMED`,
-    /// `CALL_TRANSFERRED`, `CALL_ENDED`, `CALL_RECORDING_ADDED`).
+    /// `CALL_TRANSFERRED`, `CALL_ENDED`, `CALL_RECORDING_ADDED`, `CALL_AGENT_ANSWERED`).
     pub event_type: String,
     /// The call as it is when the event is delivered.
     pub call: Call,

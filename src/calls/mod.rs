@@ -26,6 +26,9 @@ pub mod event_types {
     pub const ENDED: &str = "CALL_ENDED";
     /// A recording or transcription was attached.
     pub const RECORDING_ADDED: &str = "CALL_RECORDING_ADDED";
+    /// The agent answered their leg of a click-to-call or callback (payload `userId`,
+    /// `agentTo`): the contact is dialled now.
+    pub const AGENT_ANSWERED: &str = "CALL_AGENT_ANSWERED";
 }
 
 stored_enum!(
@@ -93,6 +96,17 @@ stored_enum!(
         Callback => "CALLBACK",
         /// A call campaign's dialler placed it.
         Campaign => "CAMPAIGN",
+    }
+);
+
+stored_enum!(
+    /// One leg of a call a provider places: click-to-call and callbacks ring the agent first,
+    /// then (once the agent answers) the contact; other calls have only the contact's leg.
+    CallLeg {
+        /// The agent's phone or app endpoint.
+        Agent => "AGENT",
+        /// The contact's phone.
+        Contact => "CONTACT",
     }
 );
 

@@ -5,6 +5,12 @@
 //! Transient failures retry with the job's backoff; a permanent one (or the last attempt) ends
 //! the call `FAILED` with the reason.
 //!
+//! Click-to-call rings two legs, each its own job (payload `leg`): first the agent's
+//! (`AGENT`, to the agent's number or app endpoint); when the provider reports that leg
+//! answered (`"leg": "AGENT"`), the contact's (`CONTACT`, the default). Callbacks place only
+//! the contact's leg, once an agent takes them. The contact leg's provider call id replaces
+//! the agent leg's, so later reports under either the new id or `callId` reach the call.
+//!
 //! [`Provider::place_call`]: crate::providers::Provider::place_call
 
 use std::sync::Arc;
@@ -16,8 +22,8 @@ use sea_orm::{
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::CallStatus;
 use super::service::{Move, move_to, status_of};
+use super::{CallLeg, CallStatus};
 use crate::db;
 use crate::error::AppResult;
 use crate::jobs::{JobContext, JobError, JobResult, Jobs, NewJob, Outcome};
@@ -34,6 +40,18 @@ pub fn place_job(call: &call::Model) -> NewJob {
     NewJob::new(PLACE, json!({ "callId": call.id }))
         .org(call.org_id)
         .at(call.created_at)
+        .attempts(MAX_ATTEMPTS)
+}
+
+/// The placement job of `leg` of `call`, due at `at`.
+pub fn place_leg_job(
+    call: &call::Model,
+    leg: CallLeg,
+    at: chrono::DateTime<chrono::Utc>,
+) -> NewJob {
+    NewJob::new(PLACE, json!({ "callId": call.id, "leg": leg.as_str() }))
+        .org(call.org_id)
+        .at(at)
         .attempts(MAX_ATTEMPTS)
 }
 
@@ -57,9 +75,23 @@ async fn place(ctx: JobContext, providers: Arc<Providers>) -> JobResult {
     let Some(call) = call::Entity::find_by_id(id).one(&ctx.db).await? else {
         return Ok(Outcome::Done);
     };
-    if status_of(&call).is_final() || call.provider_call_id.is_some() {
+    let leg = ctx.job.payload["leg"]
+        .as_str()
+        .and_then(CallLeg::parse)
+        .unwrap_or(CallLeg::Contact);
+    let placed = match leg {
+        CallLeg::Agent => call.agent_answered_at.is_some(),
+        // Calls with an agent's leg have the agent leg's provider id by now.
+        CallLeg::Contact if call.agent_to.is_some() => call.agent_answered_at.is_none(),
+        CallLeg::Contact => call.provider_call_id.is_some(),
+    };
+    if status_of(&call).is_final() || placed {
         return Ok(Outcome::Done);
     }
+    let to = match leg {
+        CallLeg::Agent => call.agent_to.clone().unwrap_or_default(),
+        CallLeg::Contact => call.to_number.clone(),
+    };
     let Some(channel) = channel::Entity::find_by_id(call.channel_id)
         .one(&ctx.db)
         .await?
@@ -77,7 +109,9 @@ async fn place(ctx: JobContext, providers: Arc<Providers>) -> JobResult {
         channel_id: channel.id,
         kind: call.kind.clone(),
         from: call.from_number.clone(),
-        to: call.to_number.clone(),
+        leg,
+        to,
+        contact: call.to_number.clone(),
         attempt: ctx.job.attempts,
         signing_secret: channel.ingest_secret.clone(),
     };
@@ -87,7 +121,9 @@ async fn place(ctx: JobContext, providers: Arc<Providers>) -> JobResult {
     {
         Ok(accepted) => {
             let txn = db::begin_write(&ctx.db).await?;
-            remember_provider_id(&txn, id, channel.id, &accepted.provider_message_id).await?;
+            let replace = leg == CallLeg::Contact && call.agent_to.is_some();
+            remember_provider_id(&txn, id, channel.id, &accepted.provider_message_id, replace)
+                .await?;
             ctx.complete_in(&txn).await?;
             txn.commit().await?;
             ctx.committed();
@@ -102,13 +138,14 @@ async fn place(ctx: JobContext, providers: Arc<Providers>) -> JobResult {
     }
 }
 
-/// Keeps the provider's id of the call unless it is empty, the call has one, or another call of
-/// the channel has it.
+/// Keeps the provider's id of the call unless it is empty, the call has one (and `replace` is
+/// false), or another call of the channel has it.
 async fn remember_provider_id<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
     channel_id: Uuid,
     provider_call_id: &str,
+    replace: bool,
 ) -> AppResult<()> {
     if provider_call_id.is_empty() {
         return Ok(());
@@ -123,7 +160,8 @@ async fn remember_provider_id<C: ConnectionTrait>(
         return Ok(());
     }
     if let Some(call) = call::Entity::find_by_id(id).one(conn).await?
-        && call.provider_call_id.is_none()
+        && (replace || call.provider_call_id.is_none())
+        && call.provider_call_id.as_deref() != Some(provider_call_id)
     {
         let mut model = call.into_active_model();
         model.provider_call_id = Set(Some(provider_call_id.to_string()));

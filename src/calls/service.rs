@@ -19,7 +19,7 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{CallDirection, CallKind, CallStatus, SUBJECT, event_types};
+use super::{CallDirection, CallKind, CallLeg, CallStatus, SUBJECT, event_types};
 use crate::auth::{Permission, Principal};
 use crate::channels::ChannelType;
 use crate::channels::service::{
@@ -294,6 +294,7 @@ struct NewCall {
     provider_call_id: Option<String>,
     campaign: Option<(Uuid, Uuid)>,
     created_by: Option<Uuid>,
+    agent_to: Option<String>,
     at: DateTime<Utc>,
 }
 
@@ -334,6 +335,8 @@ async fn insert_call<C: ConnectionTrait>(conn: &C, new: NewCall) -> AppResult<ca
         campaign_id: Set(new.campaign.map(|c| c.0)),
         campaign_receiver_id: Set(new.campaign.map(|c| c.1)),
         created_by: Set(new.created_by),
+        agent_to: Set(new.agent_to),
+        agent_answered_at: Set(None),
     }
     .insert(conn)
     .await?;
@@ -486,6 +489,7 @@ pub async fn dial<C: ConnectionTrait>(conn: &C, dial: Dial) -> AppResult<call::M
             provider_call_id: None,
             campaign: Some((dial.campaign_id, dial.campaign_receiver_id)),
             created_by: None,
+            agent_to: None,
             channel: dial.channel,
             at,
         },
@@ -495,6 +499,141 @@ pub async fn dial<C: ConnectionTrait>(conn: &C, dial: Dial) -> AppResult<call::M
         simulate(conn, call, at).await
     } else {
         crate::jobs::enqueue(conn, super::placement::place_job(&call)).await?;
+        Ok(call)
+    }
+}
+
+/// The number or endpoint that rings agent `user_id` for their leg of a call: their phone
+/// when it is E.164, else their app, `client:` and their global id (`client:VXNlcjo…`).
+pub async fn agent_endpoint<C: ConnectionTrait>(
+    conn: &C,
+    org_id: Uuid,
+    user_id: Uuid,
+) -> AppResult<String> {
+    let phone = tenancy::by_id::<entity::user::Entity>(org_id, user_id)
+        .one(conn)
+        .await?
+        .and_then(|u| u.phone)
+        .map(|p| p.trim().to_string())
+        .filter(|p| is_e164(p));
+    Ok(phone.unwrap_or_else(|| {
+        format!(
+            "client:{}",
+            crate::graphql::relay::encode_id("User", user_id).0
+        )
+    }))
+}
+
+/// Whether `call` rings an agent first and the agent has not answered yet.
+fn agent_leg_open(call: &call::Model) -> bool {
+    call.agent_to.is_some() && call.agent_answered_at.is_none() && !status_of(call).is_final()
+}
+
+/// Records the agent answering their leg at `at` (`agentAnsweredAt`, `CALL_AGENT_ANSWERED`);
+/// the caller dials the contact next ([`dial_contact`]).
+async fn agent_answered<C: ConnectionTrait>(
+    conn: &C,
+    actor: Option<Uuid>,
+    call: call::Model,
+    at: DateTime<Utc>,
+) -> AppResult<call::Model> {
+    let at = at.max(call.created_at);
+    let org_id = call.org_id;
+    let mut model = call.into_active_model();
+    model.agent_answered_at = Set(Some(at));
+    model.updated_at = Set(at);
+    let call = model.update(conn).await?;
+    events::record(
+        conn,
+        org_id,
+        actor,
+        event_types::AGENT_ANSWERED,
+        subject(call.id),
+        json!({ "userId": call.user_id, "agentTo": call.agent_to }),
+    )
+    .await?;
+    Ok(call)
+}
+
+/// Ends a call whose agent's leg was not answered (busy, no answer, failed, canceled): the
+/// contact is never dialled. Voicemail on the agent's side counts as no answer.
+async fn agent_leg_ended<C: ConnectionTrait>(
+    conn: &C,
+    actor: Option<Uuid>,
+    call: call::Model,
+    status: CallStatus,
+    reason: Option<String>,
+    at: DateTime<Utc>,
+) -> AppResult<call::Model> {
+    let status = match status {
+        CallStatus::Voicemail | CallStatus::Completed => CallStatus::NoAnswer,
+        other => other,
+    };
+    let why = match reason {
+        Some(reason) => format!("the agent's leg ended {}: {reason}", status.as_str()),
+        None => format!("the agent's leg ended {}", status.as_str()),
+    };
+    move_to(
+        conn,
+        actor,
+        call,
+        status,
+        at,
+        Move {
+            reason: Some(format!("{why}; the contact was not called")),
+            ..Move::default()
+        },
+    )
+    .await
+}
+
+/// Plays the simulator's agent leg of a click-to-call placed at `at` (see
+/// [`simulator::agent_answers`]): answered at once (then the contact's leg is played), ringing
+/// until `answerCall`, or ended without calling the contact.
+async fn simulate_agent_leg<C: ConnectionTrait>(
+    conn: &C,
+    call: call::Model,
+    at: DateTime<Utc>,
+) -> AppResult<call::Model> {
+    let endpoint = call.agent_to.clone().unwrap_or_default();
+    match simulator::agent_answers(&endpoint) {
+        simulator::CallResult::Answered { .. } => {
+            let call = agent_answered(conn, None, call, at).await?;
+            simulate(conn, call, at).await
+        }
+        simulator::CallResult::Rings => Ok(call),
+        simulator::CallResult::Ends { status, reason } => {
+            agent_leg_ended(conn, None, call, status, reason, at).await
+        }
+    }
+}
+
+/// Dials the contact's leg of a call whose agent answered: it rings (`RINGING`); on the
+/// simulator its outcome is played at once, on other providers a `call.place` job for the
+/// contact's leg hands it to the carrier.
+async fn dial_contact<C: ConnectionTrait>(
+    conn: &C,
+    actor: Option<Uuid>,
+    call: call::Model,
+    at: DateTime<Utc>,
+) -> AppResult<call::Model> {
+    let channel = tenancy::by_id::<channel::Entity>(call.org_id, call.channel_id)
+        .one(conn)
+        .await?
+        .ok_or_else(|| AppError::NotFound("channel".into()))?;
+    let call = if status_of(&call) == CallStatus::Ringing {
+        call
+    } else {
+        move_to(conn, actor, call, CallStatus::Ringing, at, Move::default()).await?
+    };
+    if uses_simulator(&channel) {
+        simulate(conn, call, at).await
+    } else {
+        crate::jobs::enqueue(
+            conn,
+            super::placement::place_leg_job(&call, CallLeg::Contact, at),
+        )
+        .await?;
         Ok(call)
     }
 }
@@ -634,11 +773,18 @@ async fn conversation_for<C: ConnectionTrait>(
     insert(conn, actor, channel, contact, opening).await
 }
 
-/// Click-to-call (AGENT): rings the caller's phone, then the contact's. The channel needs
+/// Click-to-call (AGENT): rings the caller first (their leg: their phone, else their app
+/// endpoint, see [`agent_endpoint`]), then — once they answer — the contact. The channel needs
 /// `VOICE_OUTBOUND`; the number must be E.164 and the contact not opted out of calls. The call
 /// belongs to the contact's open conversation on the channel (a new outbound one, assigned to
-/// the caller, when there is none). On the simulator, numbers that are busy, unanswered,
-/// failing or go to voicemail end at once; others ring until answered (`answerCall`) or ended.
+/// the caller, when there is none). It is `RINGING` from the start (the agent, then the
+/// contact); `agentAnsweredAt` says when the agent's leg was answered.
+///
+/// On the simulator the agent's leg answers at once (unless the agent's phone number says
+/// otherwise, see [`simulator::agent_answers`]); then the contact's number decides: busy,
+/// unanswered, failing or voicemail end the call at once, others ring until answered
+/// (`answerCall`) or ended. On other providers a `call.place` job rings the agent's leg; the
+/// provider reports it on ingest with `"leg": "AGENT"`, and its answer places the contact's.
 pub async fn start(
     db: &DatabaseConnection,
     principal: &Principal,
@@ -661,6 +807,7 @@ pub async fn start(
     )
     .await?;
     let simulated = uses_simulator(&channel);
+    let agent_to = agent_endpoint(&txn, principal.org_id, user).await?;
     let call = insert_call(
         &txn,
         NewCall {
@@ -676,15 +823,20 @@ pub async fn start(
             provider_call_id: None,
             campaign: None,
             created_by: Some(user),
+            agent_to: Some(agent_to),
             channel,
             at,
         },
     )
     .await?;
     let call = if simulated {
-        simulate(&txn, call, at).await?
+        simulate_agent_leg(&txn, call, at).await?
     } else {
-        crate::jobs::enqueue(&txn, super::placement::place_job(&call)).await?;
+        crate::jobs::enqueue(
+            &txn,
+            super::placement::place_leg_job(&call, CallLeg::Agent, at),
+        )
+        .await?;
         call
     };
     txn.commit().await?;
@@ -756,6 +908,7 @@ pub async fn request_callback(
             provider_call_id: None,
             campaign: None,
             created_by: Some(user),
+            agent_to: None,
             channel,
             at,
         },
@@ -806,7 +959,29 @@ pub async fn act(
         .ok_or_else(|| AppError::invalid("id", UserErrorCode::NotFound, "no such call"))?;
     let actor = Some(principal.user_id());
     let status = status_of(&call);
+    let kind = CallKind::parse(&call.kind);
     let updated = match action {
+        // The agent picks up their ringing leg of a click-to-call: the contact is dialled.
+        Action::Answer if kind == Some(CallKind::ClickToCall) && agent_leg_open(&call) => {
+            let call = agent_answered(&txn, actor, call, at).await?;
+            dial_contact(&txn, actor, call, at).await?
+        }
+        // An agent takes a callback request: their leg is answered (they are in the app) and
+        // the contact is dialled.
+        Action::Answer
+            if kind == Some(CallKind::Callback)
+                && call.agent_answered_at.is_none()
+                && matches!(status, CallStatus::Queued | CallStatus::Ringing) =>
+        {
+            let user = principal.user_id();
+            let agent_to = agent_endpoint(&txn, principal.org_id, user).await?;
+            let mut model = call.into_active_model();
+            model.user_id = Set(Some(user));
+            model.agent_to = Set(Some(agent_to));
+            let call = model.update(&txn).await?;
+            let call = agent_answered(&txn, actor, call, at).await?;
+            dial_contact(&txn, actor, call, at).await?
+        }
         Action::Answer => {
             move_to(
                 &txn,
@@ -993,6 +1168,9 @@ pub struct CallReport {
     pub from: Option<String>,
     /// The number called.
     pub to: Option<String>,
+    /// The leg reported: `AGENT` for the agent's leg of a click-to-call; the contact's leg
+    /// (every call's) when absent.
+    pub leg: Option<CallLeg>,
     /// The status now.
     pub status: Option<CallStatus>,
     /// Why it ended.
@@ -1084,8 +1262,36 @@ async fn report_once(
         };
         let mut call = call;
         let mut ignored = None;
-        if let Some(to) = input.status {
+        if input.leg == Some(CallLeg::Agent) {
+            if call.agent_to.is_none() {
+                return Err(AppError::invalid(
+                    "leg",
+                    UserErrorCode::Invalid,
+                    "the call rings no agent: only click-to-call and callbacks have an agent's leg",
+                ));
+            }
+            match input.status {
+                _ if !agent_leg_open(&call) => {
+                    ignored = Some("the agent's leg is over already".to_string());
+                }
+                Some(CallStatus::InProgress) => {
+                    call = agent_answered(&txn, None, call, at).await?;
+                    call = dial_contact(&txn, None, call, at).await?;
+                }
+                Some(to) if to.is_final() => {
+                    call = agent_leg_ended(&txn, None, call, to, input.reason.clone(), at).await?;
+                }
+                _ => ignored = Some("the agent's leg is ringing".to_string()),
+            }
+        } else if let Some(to) = input.status {
             let current = status_of(&call);
+            if to == CallStatus::InProgress && agent_leg_open(&call) {
+                return Err(AppError::invalid(
+                    "leg",
+                    UserErrorCode::InvalidState,
+                    "the agent has not answered their leg yet: report it with \"leg\": \"AGENT\" first",
+                ));
+            }
             if current == to {
                 ignored = Some(format!("the call is {} already", to.as_str()));
             } else {
@@ -1217,6 +1423,7 @@ async fn inbound<C: ConnectionTrait>(
             provider_call_id: Some(input.provider_call_id.clone()),
             campaign: None,
             created_by: None,
+            agent_to: None,
             channel: channel.clone(),
             at,
         },

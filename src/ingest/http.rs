@@ -13,6 +13,9 @@
 //!   fields missing or wrong.
 //! - `201` for a recorded inbound message, `200` for a repeat (`"result": "DUPLICATE"`) and
 //!   for status updates (`"result": "UPDATED"` or `"IGNORED"` with the reason).
+//! - Call reports (`"type": "call"`) answer like status updates (`201` for a new inbound call);
+//!   room reports (`"type": "room"`, a room of the channel's organization failing, or one of
+//!   its recordings) answer `200` with `roomId`, `state`, `recordingId`, `recordingStatus`.
 //!
 //! Nothing is stored unless the answer is `200` or `201`.
 
@@ -206,6 +209,17 @@ pub async fn ingest(
                 "conversationId": reported.call.conversation_id.map(|id| encode_id("Conversation", id)),
                 "contactId": reported.call.contact_id.map(|id| encode_id("Contact", id)),
                 "status": reported.call.status,
+                "reason": reported.ignored,
+            }),
+        ),
+        Ok(Outcome::Room(reported)) => json_response(
+            StatusCode::OK,
+            json!({
+                "result": if reported.ignored.is_some() { "IGNORED" } else { "UPDATED" },
+                "roomId": encode_id("Room", reported.room.id),
+                "state": reported.room.state,
+                "recordingId": reported.recording.as_ref().map(|r| encode_id("RoomRecording", r.id)),
+                "recordingStatus": reported.recording.as_ref().map(|r| r.status.clone()),
                 "reason": reported.ignored,
             }),
         ),

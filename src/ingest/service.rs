@@ -84,6 +84,8 @@ pub enum Request {
     Status(StatusInput),
     /// Start an inbound call, or move a call's status (with keypad digits, recording).
     Call(CallReport),
+    /// Fail a room or one of its recordings.
+    Room(crate::rooms::service::RoomReport),
 }
 
 /// What recording an inbound message did.
@@ -117,6 +119,8 @@ pub enum Outcome {
     Status(StatusChange),
     /// A call report was applied.
     Call(Reported),
+    /// A room report was applied.
+    Room(crate::rooms::service::RoomReported),
 }
 
 fn text_field(
@@ -363,12 +367,13 @@ pub fn parse(body: &[u8], now: DateTime<Utc>) -> AppResult<Request> {
             })
         }
         Some("call") => Request::Call(call_report(&mut errors, &body, now)),
+        Some("room") => Request::Room(room_report(&mut errors, &body)),
         other => {
             return Err(AppError::invalid(
                 "type",
                 UserErrorCode::Invalid,
                 format!(
-                    "type {:?} is not one of message, status, call",
+                    "type {:?} is not one of message, status, call, room",
                     other.unwrap_or_default()
                 ),
             ));
@@ -685,7 +690,8 @@ pub async fn update_status(
 }
 
 /// Parses a call report: `providerCallId` (required), `callId` (our id of an outbound call,
-/// on its first report), `from`, `to`, `status`, `reason`, `keypad` (digits), `recordingUrl`,
+/// on its first report), `leg` (`AGENT` or `CONTACT`, the default), `from`, `to`, `status`,
+/// `reason`, `keypad` (digits), `recordingUrl`,
 /// `recordingSeconds`, `transcription`, `at`.
 fn call_report(
     errors: &mut Errors,
@@ -728,6 +734,17 @@ fn call_report(
         }
         status
     });
+    let leg = text_field(errors, body, "leg", 20, false).and_then(|name| {
+        let leg = crate::calls::CallLeg::parse(&name);
+        if leg.is_none() {
+            errors.add(
+                "leg",
+                UserErrorCode::Invalid,
+                format!("leg {name:?} is not one of AGENT, CONTACT"),
+            );
+        }
+        leg
+    });
     let keypad = text_field(errors, body, "keypad", 100, false);
     if keypad.as_deref().is_some_and(|k| {
         !k.chars()
@@ -756,6 +773,7 @@ fn call_report(
     CallReport {
         provider_call_id,
         call_id,
+        leg,
         from: text_field(errors, body, "from", 32, false),
         to: text_field(errors, body, "to", 32, false),
         status,
@@ -766,6 +784,89 @@ fn call_report(
         recording_seconds,
         transcription: text_field(errors, body, "transcription", MAX_TRANSCRIPTION, false),
         at: time_field(errors, body, "at", now),
+    }
+}
+
+/// Reads the global id (or raw UUID) of a `kind` in `field`.
+fn id_field(
+    errors: &mut Errors,
+    body: &serde_json::Map<String, Value>,
+    field: &str,
+    kind: &str,
+    required: bool,
+) -> Option<uuid::Uuid> {
+    let text = text_field(errors, body, field, 100, required)?;
+    let id = crate::graphql::relay::decode_id(&async_graphql::ID(text.clone()), kind)
+        .ok()
+        .or_else(|| uuid::Uuid::parse_str(&text).ok());
+    if id.is_none() {
+        errors.add(
+            field,
+            UserErrorCode::Invalid,
+            format!("{field} is not the id of a {kind}"),
+        );
+    }
+    id
+}
+
+/// Parses a room report: `roomId` (required), `status` (`FAILED`: the room failed),
+/// `recordingId` with `recordingStatus` (`FAILED`: the recording could not be processed),
+/// `reason`; at least one of `status` and `recordingStatus`.
+fn room_report(
+    errors: &mut Errors,
+    body: &serde_json::Map<String, Value>,
+) -> crate::rooms::service::RoomReport {
+    let room_id = id_field(errors, body, "roomId", "Room", true);
+    let mut failed_state = |field: &str| match text_field(errors, body, field, 20, false) {
+        None => false,
+        Some(state) if state == "FAILED" => true,
+        Some(other) => {
+            errors.add(
+                field,
+                UserErrorCode::Invalid,
+                format!("{field} {other:?} is not FAILED (the only one a provider reports)"),
+            );
+            true
+        }
+    };
+    let failed = failed_state("status");
+    let recording_failed = failed_state("recordingStatus");
+    let recording_id = id_field(errors, body, "recordingId", "RoomRecording", false);
+    let recording_given = body.get("recordingId").is_some_and(|v| !v.is_null());
+    if recording_failed && !recording_given {
+        errors.add(
+            "recordingId",
+            UserErrorCode::Required,
+            "recordingId is required with recordingStatus",
+        );
+    }
+    if recording_given && !recording_failed {
+        errors.add(
+            "recordingStatus",
+            UserErrorCode::Required,
+            "recordingStatus is required with recordingId",
+        );
+    }
+    if !failed && !recording_failed && !recording_given {
+        errors.add(
+            "status",
+            UserErrorCode::Required,
+            "give status or recordingStatus",
+        );
+    }
+    let reason = text_field(
+        errors,
+        body,
+        "reason",
+        crate::calls::service::MAX_REASON,
+        false,
+    )
+    .filter(|r| !r.trim().is_empty());
+    crate::rooms::service::RoomReport {
+        room_id: room_id.unwrap_or_default(),
+        failed,
+        reason,
+        failed_recording_id: recording_id,
     }
 }
 
@@ -782,6 +883,9 @@ pub async fn handle(
         Request::Call(input) => crate::calls::service::report(db, channel, input, now)
             .await
             .map(Outcome::Call),
+        Request::Room(input) => crate::rooms::service::report(db, channel.org_id, input, now)
+            .await
+            .map(Outcome::Room),
         Request::Message(input) => receive(db, config, channel, input)
             .await
             .map(Outcome::Received),

@@ -101,8 +101,12 @@ pub struct OutboundCall {
     pub kind: String,
     /// Calling number (the channel's).
     pub from: String,
-    /// Number to call.
+    /// The leg to ring: the agent's (click-to-call rings it first) or the contact's.
+    pub leg: crate::calls::CallLeg,
+    /// Number (or the agent's app endpoint, `client:…`) to ring on this leg.
     pub to: String,
+    /// The contact's number (rung on the contact's leg, after the agent's).
+    pub contact: String,
     /// Which attempt this is (1 for the first).
     pub attempt: i32,
     /// The channel's ingest secret: the webhook provider signs with it.

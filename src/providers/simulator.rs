@@ -18,6 +18,11 @@
 //! API; `1xxx` answered with the last digit pressed; anything else answered. Answered calls talk
 //! 30 s plus the last two digits.
 //!
+//! The agent's leg of a click-to-call or callback (see [`agent_answers`]) is answered at once
+//! when it rings the agent's app (`client:…`) or an ordinary number; an agent phone number
+//! ending `0000`–`0003` is busy, unanswered or failing like a callee's, and one ending `0004`
+//! rings until the agent answers through the API (`answerCall`).
+//!
 //! With several recipients the first one with a special address (in `to`, `cc`, `bcc` order)
 //! decides; messages without recipients (chat) are delivered at once. The provider message id
 //! is `sim-` and the message id, so a repeated send is the same send.
@@ -186,6 +191,31 @@ pub fn call_outcome(number: &str) -> CallOutcome {
     CallOutcome {
         ring: CALL_RING,
         result,
+    }
+}
+
+/// How the simulated agent's phone or app at `endpoint` takes the agent's leg of a
+/// click-to-call or callback: [`CallResult::Answered`] at once (app endpoints `client:…`, and
+/// numbers the callee table of [`call_outcome`] answers), [`CallResult::Rings`] (numbers ending
+/// `0004`: until `answerCall`), or [`CallResult::Ends`] (busy, no answer, failed; voicemail
+/// counts as no answer: an agent's voicemail does not take calls).
+pub fn agent_answers(endpoint: &str) -> CallResult {
+    use crate::calls::CallStatus;
+    if endpoint.starts_with("client:") {
+        return CallResult::Answered {
+            talk: Duration::zero(),
+            keypad: None,
+        };
+    }
+    match call_outcome(endpoint).result {
+        CallResult::Ends {
+            status: CallStatus::Voicemail,
+            reason,
+        } => CallResult::Ends {
+            status: CallStatus::NoAnswer,
+            reason,
+        },
+        other => other,
     }
 }
 

@@ -13,6 +13,14 @@
 //! reports `DELIVERED`, `READ` or `FAILED` later on the ingest endpoint with that id); `4xx`
 //! fails it for good with the status and the start of the body as reason; `5xx`, a timeout or
 //! a connection error is retried with backoff; any other status fails it.
+//!
+//! Calls are placed the same way, one request per leg: `{ type: "call.place", callId,
+//! channelId, kind, leg, from, to, contact, attempt }` with `webhook-id: call_<call id>` for the
+//! contact's leg and `call_<call id>_agent` for the agent's. A click-to-call's first request is
+//! the agent's leg (`leg: "AGENT"`, `to` the agent's number or app endpoint `client:…`,
+//! `contact` the number to ring next); the bridge reports that leg with `"leg": "AGENT"` and,
+//! once it is answered, gets the contact's leg (`leg: "CONTACT"`, `to` the contact). A `2xx`
+//! answer with `{"providerCallId": "…"}` accepts the leg.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -187,11 +195,17 @@ impl Provider for Webhook {
                 "callId": encode_id("Call", call.call_id),
                 "channelId": encode_id("Channel", call.channel_id),
                 "kind": call.kind,
+                "leg": call.leg.as_str(),
                 "from": call.from,
                 "to": call.to,
+                "contact": call.contact,
                 "attempt": call.attempt,
             });
-            let id = format!("call_{}", call.call_id.simple());
+            // Each leg is its own request: the bridge drops repeats of one leg, not the other.
+            let id = match call.leg {
+                crate::calls::CallLeg::Agent => format!("call_{}_agent", call.call_id.simple()),
+                crate::calls::CallLeg::Contact => format!("call_{}", call.call_id.simple()),
+            };
             self.post_signed(
                 &id,
                 body,

@@ -32,4 +32,6 @@ pub mod event_types {
     pub const FAILED: &str = "ROOM_FAILED";
     /// A recording finished processing.
     pub const RECORDING_READY: &str = "ROOM_RECORDING_READY";
+    /// The provider could not process a recording (payload `recordingId`, `reason`).
+    pub const RECORDING_FAILED: &str = "ROOM_RECORDING_FAILED";
 }

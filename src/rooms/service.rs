@@ -6,8 +6,8 @@
 //! `room.end` job completes it then, disconnecting whoever is still connected. When the last
 //! connected participant leaves, the room remembers since when it is empty and a `room.empty` job
 //! completes it after the grace period (`--room-empty-grace-seconds`) if nobody joined meanwhile.
-//! A user may terminate a scheduled or open room (its creator or a TEAM_LEAD); the provider path
-//! may fail it ([`fail`]). Completed, terminated and failed rooms are over: nobody joins again.
+//! A user may terminate a scheduled or open room (its creator or a TEAM_LEAD); the provider may
+//! fail it, and a recording, by reporting so on a channel's ingest endpoint ([`report`]). Completed, terminated and failed rooms are over: nobody joins again.
 //!
 //! Joining connects a participant (a user as themselves, or a contact on whose behalf an agent
 //! asks) and returns the provider's credentials: a token signed with the room's secret, valid for
@@ -940,20 +940,122 @@ pub async fn fail(
     else {
         return Ok(None);
     };
+    let failed = fail_in(&txn, current, reason, now).await?;
+    txn.commit().await?;
+    Ok(Some(failed))
+}
+
+/// Fails `current` (not over) with `reason` inside `txn`.
+async fn fail_in<C: ConnectionTrait>(
+    txn: &C,
+    current: room::Model,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> AppResult<room::Model> {
     let mut model = current.into_active_model();
     model.failure_reason = Set(Some(reason.to_string()));
-    let current = model.update(&txn).await?;
-    let failed = end(
-        &txn,
+    let current = model.update(txn).await?;
+    end(
+        txn,
         current,
         State::Failed,
         None,
         now,
         json!({ "reason": reason }),
     )
-    .await?;
+    .await
+}
+
+/// A room event as a provider reports it on a channel's ingest endpoint (`"type": "room"`).
+#[derive(Clone, Debug)]
+pub struct RoomReport {
+    /// The room.
+    pub room_id: Uuid,
+    /// The room failed (the only state a provider reports).
+    pub failed: bool,
+    /// Why.
+    pub reason: Option<String>,
+    /// A recording of the room that could not be processed.
+    pub failed_recording_id: Option<Uuid>,
+}
+
+/// What a room report did.
+#[derive(Clone, Debug)]
+pub struct RoomReported {
+    /// The room after the report.
+    pub room: room::Model,
+    /// The recording reported on, after the report.
+    pub recording: Option<room_recording::Model>,
+    /// Why nothing changed, when nothing did.
+    pub ignored: Option<String>,
+}
+
+/// Applies a provider's room report for organization `org_id` in one transaction: a room that
+/// is not over yet fails with the reason (as [`fail`]: everyone disconnected, no recording); a
+/// recording still processing fails (`ROOM_RECORDING_FAILED`). A room that is over already, or a
+/// recording that is done already, is left as it is (`ignored` says why). No such room or
+/// recording in the organization: `NotFound`.
+pub async fn report(
+    db: &DatabaseConnection,
+    org_id: Uuid,
+    input: RoomReport,
+    now: DateTime<Utc>,
+) -> AppResult<RoomReported> {
+    let txn = db::begin_write(db).await?;
+    let mut room = tenancy::by_id::<room::Entity>(org_id, input.room_id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or_else(|| AppError::NotFound("room".into()))?;
+    let recording = match input.failed_recording_id {
+        Some(id) => Some(
+            tenancy::by_id::<room_recording::Entity>(org_id, id)
+                .filter(room_recording::Column::RoomId.eq(room.id))
+                .one(&txn)
+                .await?
+                .ok_or_else(|| AppError::NotFound("recording".into()))?,
+        ),
+        None => None,
+    };
+    let reason = input
+        .reason
+        .unwrap_or_else(|| "the provider reported a failure".to_string());
+    let mut ignored = Vec::new();
+    if input.failed {
+        if ended(state_of(&room)) {
+            ignored.push(format!("the room is {} already", room.state));
+        } else {
+            room = fail_in(&txn, room, &reason, now).await?;
+        }
+    }
+    let recording = match recording {
+        Some(recording) if recording.status != RecordingStatus::Processing.as_str() => {
+            ignored.push(format!("the recording is {} already", recording.status));
+            Some(recording)
+        }
+        Some(recording) => {
+            let mut model = recording.into_active_model();
+            model.status = Set(RecordingStatus::Failed.as_str().into());
+            model.updated_at = Set(now);
+            let recording = model.update(&txn).await?;
+            record(
+                &txn,
+                &room,
+                None,
+                event_types::RECORDING_FAILED,
+                json!({ "recordingId": recording.id, "reason": reason }),
+            )
+            .await?;
+            Some(recording)
+        }
+        None => None,
+    };
     txn.commit().await?;
-    Ok(Some(failed))
+    Ok(RoomReported {
+        room,
+        recording,
+        ignored: (!ignored.is_empty()).then(|| ignored.join("; ")),
+    })
 }
 
 /// Ends `current` as `state` inside `conn`: disconnects whoever is connected, records the event

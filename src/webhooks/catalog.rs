@@ -150,6 +150,10 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
         "A call ended (completed, busy, no answer, failed, canceled or voicemail).",
     ),
     (
+        "CALL_AGENT_ANSWERED",
+        "The agent answered their leg of a click-to-call or callback; the contact is dialled next.",
+    ),
+    (
         "CALL_RECORDING_ADDED",
         "A call's recording or transcription was reported.",
     ),
@@ -177,6 +181,10 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
     (
         "ROOM_RECORDING_READY",
         "A room's recording finished processing.",
+    ),
+    (
+        "ROOM_RECORDING_FAILED",
+        "The provider could not process a room's recording.",
     ),
     (
         "CALL_CAMPAIGN_CREATED",

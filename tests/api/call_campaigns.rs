@@ -952,3 +952,492 @@ async fn anonymizing_a_contact_erases_its_number_from_campaigns_and_cancels_its_
     assert_eq!(campaign["stats"], stats(2, 1, 1, 1, 1, 39, 0, 1, 0, 0));
     assert_eq!(app.count("calls").await, 1);
 }
+
+#[tokio::test]
+async fn a_call_ending_after_the_campaign_completed_finishes_its_receiver_instead_of_redialling() {
+    let (app, channel) = app().await;
+    move_to(&app, monday_morning() + Duration::hours(2));
+    // `…0004` rings until ended; `…1005` answers and accepts, which is all the campaign wants.
+    let mut input = rsvp(
+        &channel,
+        json!({ "phoneNumbers": ["+4520000004", "+4520001005"] }),
+    );
+    input["acceptsWanted"] = json!(1);
+    let id = created(&app, input).await;
+    app.state.jobs.wake();
+    let campaign = until(&app, &id, |c| c["state"] == "COMPLETE").await;
+    settled(&app).await;
+    assert_eq!(campaign["completionReason"], "ACCEPTS_WANTED_REACHED");
+    let ringing = latest_receiver(&app, &id).await;
+    assert_eq!(
+        (&ringing["status"], &ringing["latestCall"]["status"]),
+        (&json!("DIALING"), &json!("RINGING"))
+    );
+    // Hung up unanswered with redials left: the campaign is complete, so no redial: finished.
+    let ended = app
+        .data(
+            &app.org.token,
+            "mutation($id: ID!) { endCall(input: { id: $id }) { call { status } userErrors { code } } }",
+            json!({ "id": ringing["latestCall"]["id"] }),
+        )
+        .await;
+    assert_eq!(ended["endCall"]["call"]["status"], "CANCELED");
+    let finished = receivers(&app, &id).await;
+    let statuses: Vec<(&Value, &Value, &Value)> = finished
+        .iter()
+        .map(|r| (&r["phoneNumber"], &r["status"], &r["nextDialAt"]))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            (&json!("+4520000004"), &json!("FINISHED"), &Value::Null),
+            (&json!("+4520001005"), &json!("FINISHED"), &Value::Null),
+        ]
+    );
+    let campaign = get(&app, &id).await;
+    assert_eq!(campaign["state"], "COMPLETE");
+    assert_eq!(campaign["stats"], stats(2, 2, 0, 2, 1, 35, 1, 0, 0, 1));
+    assert_eq!(
+        app.count("events WHERE event_type = 'CALL_CAMPAIGN_RECEIVER_FINISHED'")
+            .await,
+        2
+    );
+    assert_eq!(
+        app.count("events WHERE event_type = 'CALL_CAMPAIGN_COMPLETED'")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count("jobs WHERE kind = 'call_campaign.dial' AND status = 'QUEUED'")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn an_end_time_moved_earlier_before_the_start_completes_the_campaign_then() {
+    let (app, channel) = app().await;
+    let start = monday_morning() + Duration::hours(2);
+    let mut input = rsvp(&channel, json!({ "phoneNumbers": ["+4520001005"] }));
+    input["startTime"] = json!(start.to_rfc3339());
+    input["endTime"] = json!((start + Duration::hours(3)).to_rfc3339());
+    let id = created(&app, input).await;
+
+    // Clients cannot set COMPLETE or WAITING_TO_ACTIVE: refused, nothing changes.
+    for state in ["COMPLETE", "WAITING_TO_ACTIVE"] {
+        let events = app.count("events").await;
+        let refused = set_state(&app, &id, state).await;
+        assert_eq!(refused["callCampaign"], Value::Null, "{state}");
+        assert_eq!(
+            refused["userErrors"][0]["field"],
+            json!(["input", "state"]),
+            "{refused}"
+        );
+        assert_eq!(get(&app, &id).await["state"], "WAITING_TO_ACTIVE");
+        assert_eq!(app.count("events").await, events);
+    }
+
+    // Halted before it starts, then rescheduled: a later start and an earlier end.
+    assert_eq!(
+        set_state(&app, &id, "HALTED").await["callCampaign"]["state"],
+        "HALTED"
+    );
+    let moved = update(
+        &app,
+        json!({ "id": id,
+                "startTime": (start + Duration::minutes(30)).to_rfc3339(),
+                "endTime": (start + Duration::hours(1)).to_rfc3339() }),
+    )
+    .await;
+    assert_eq!(moved["userErrors"], json!([]));
+    let time = |v: &Value| DateTime::parse_from_rfc3339(v.as_str().unwrap_or_default()).ok();
+    assert_eq!(
+        (
+            time(&moved["callCampaign"]["startTime"]),
+            time(&moved["callCampaign"]["endTime"])
+        ),
+        (
+            Some((start + Duration::minutes(30)).fixed_offset()),
+            Some((start + Duration::hours(1)).fixed_offset())
+        )
+    );
+    // An end before the start is refused and changes nothing.
+    let events = app.count("events").await;
+    let refused = update(
+        &app,
+        json!({ "id": id, "endTime": (start + Duration::minutes(10)).to_rfc3339() }),
+    )
+    .await;
+    assert_eq!(refused["callCampaign"], Value::Null);
+    assert_eq!(
+        refused["userErrors"][0]["field"],
+        json!(["input", "endTime"]),
+        "{refused}"
+    );
+    assert_eq!(app.count("events").await, events);
+    assert_eq!(
+        time(&get(&app, &id).await["endTime"]),
+        Some((start + Duration::hours(1)).fixed_offset())
+    );
+
+    // The new end time passes (the old one is two hours away): complete, never dialled.
+    move_to(&app, start + Duration::hours(1));
+    let campaign = until(&app, &id, |c| c["state"] == "COMPLETE").await;
+    assert_eq!(campaign["completionReason"], "END_TIME_PASSED");
+    assert_eq!(campaign["stats"], stats(1, 0, 1, 0, 0, 0, 0, 0, 0, 0));
+    assert_eq!(app.count("calls").await, 0);
+    // The old end time changes nothing more.
+    move_to(&app, start + Duration::hours(3));
+    settled(&app).await;
+    assert_eq!(
+        app.count("events WHERE event_type = 'CALL_CAMPAIGN_COMPLETED'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_broadcast_plays_text_to_speech_redials_the_unanswered_and_completes_when_all_are_done() {
+    let (app, channel) = app().await;
+    // Monday 10:00 in Copenhagen: inside the window.
+    let start = monday_morning() + Duration::hours(2);
+    move_to(&app, start);
+    let id = created(
+        &app,
+        json!({
+            "name": "Closing early",
+            "kind": "BROADCAST",
+            "channelId": channel,
+            "audio": { "textToSpeech": { "text": "We close at noon today.", "locale": "da-DK" } },
+            "receivers": { "phoneNumbers": [
+                "+4520002010", // answered, talks 40 s
+                "+4520001007", // answered, presses 7 (no button: no reply)
+                "+4520000002", // voicemail: redialled
+                "+4520000003", // fails: redialled
+            ] },
+            "endTime": (start + Duration::days(1)).to_rfc3339(),
+            "activeFrom": "09:00",
+            "activeTo": "17:00",
+            "activeWeekdays": ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY"],
+            "maxRedials": 1,
+            "redialIntervalSeconds": 300,
+        }),
+    )
+    .await;
+    let campaign = get(&app, &id).await;
+    assert_eq!(campaign["kind"], "BROADCAST");
+    assert_eq!(campaign["actionButtons"], json!([]));
+    assert_eq!(campaign["acceptsWanted"], Value::Null);
+    assert_eq!(
+        campaign["audio"],
+        json!({ "attachment": null, "textToSpeech": { "text": "We close at noon today.", "locale": "da-DK" } })
+    );
+    assert_eq!(campaign["stats"], stats(4, 0, 0, 0, 0, 0, 0, 0, 0, 0));
+
+    // Everyone is dialled once: the two who answered are done.
+    app.state.jobs.wake();
+    let campaign = until(&app, &id, |c| c["stats"]["dialedCalls"] == 4).await;
+    settled(&app).await;
+    assert_eq!(campaign["state"], "ACTIVE");
+    assert_eq!(campaign["stats"], stats(4, 2, 0, 4, 2, 77, 0, 0, 2, 0));
+    // Five minutes after each unanswered call ended (it rang 5 s): redialled, and done.
+    move_to(&app, start + Duration::seconds(304));
+    settled(&app).await;
+    assert_eq!(get(&app, &id).await["stats"]["dialedCalls"], 4);
+    move_to(&app, start + Duration::seconds(305));
+    let campaign = until(&app, &id, |c| c["state"] == "COMPLETE").await;
+    assert_eq!(campaign["completionReason"], "ALL_DONE");
+    assert_eq!(campaign["stats"], stats(4, 4, 0, 6, 2, 77, 0, 0, 2, 2));
+
+    let rows: Vec<Value> = receivers(&app, &id)
+        .await
+        .iter()
+        .map(|r| {
+            json!([
+                r["phoneNumber"],
+                r["status"],
+                r["answered"],
+                r["reply"],
+                r["keypad"],
+                r["durationSeconds"],
+                r["dialCount"],
+                r["nextDialAt"]
+            ])
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            json!([
+                "+4520002010",
+                "FINISHED",
+                true,
+                "NO_REPLY",
+                null,
+                40,
+                1,
+                null
+            ]),
+            json!([
+                "+4520001007",
+                "FINISHED",
+                true,
+                "NO_REPLY",
+                "7",
+                37,
+                1,
+                null
+            ]),
+            json!([
+                "+4520000002",
+                "FINISHED",
+                false,
+                "NO_REPLY",
+                null,
+                0,
+                2,
+                null
+            ]),
+            json!([
+                "+4520000003",
+                "FINISHED",
+                false,
+                "NO_REPLY",
+                null,
+                0,
+                2,
+                null
+            ]),
+        ]
+    );
+    let calls = app
+        .data(
+            &app.org.token,
+            "query($id: ID!) { calls(filter: { campaignId: $id }) { totalCount nodes { to status kind } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let mut outcomes: Vec<(String, String)> = calls["calls"]["nodes"]
+        .as_array()
+        .expect("calls")
+        .iter()
+        .map(|c| {
+            assert_eq!(c["kind"], "CAMPAIGN");
+            (
+                c["to"].as_str().unwrap_or_default().to_string(),
+                c["status"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    outcomes.sort();
+    assert_eq!(calls["calls"]["totalCount"], 6);
+    assert_eq!(
+        outcomes,
+        [
+            ("+4520000002", "VOICEMAIL"),
+            ("+4520000002", "VOICEMAIL"),
+            ("+4520000003", "FAILED"),
+            ("+4520000003", "FAILED"),
+            ("+4520001007", "COMPLETED"),
+            ("+4520002010", "COMPLETED"),
+        ]
+        .map(|(to, status)| (to.to_string(), status.to_string()))
+    );
+    assert_eq!(
+        app.count("events WHERE event_type = 'CALL_CAMPAIGN_RECEIVER_FINISHED'")
+            .await,
+        4
+    );
+    let completed = entity_events(&app, "CALL_CAMPAIGN_COMPLETED").await;
+    assert_eq!(completed.len(), 1);
+    assert_eq!(
+        (&completed[0]["reason"], &completed[0]["from"]),
+        (&json!("ALL_DONE"), &json!("ACTIVE")),
+        "{}",
+        completed[0]
+    );
+}
+
+#[tokio::test]
+async fn a_survey_keeps_each_receivers_keypad_digits() {
+    let (app, channel) = app().await;
+    move_to(&app, monday_morning() + Duration::hours(2));
+    let mut input = rsvp(
+        &channel,
+        // Presses 3; presses 0; answers and presses nothing.
+        json!({ "phoneNumbers": ["+4520001003", "+4520001000", "+4520002222"] }),
+    );
+    input["name"] = json!("Satisfaction");
+    input["kind"] = json!("SURVEY");
+    input["audio"] =
+        json!({ "textToSpeech": { "text": "Press 3 if you are happy.", "locale": "en-GB" } });
+    input["actionButtons"] = json!([{ "button": "3", "action": "ACCEPT" }]);
+    input["metadata"] = json!({ "survey": "q4" });
+    let id = created(&app, input).await;
+    app.state.jobs.wake();
+    let campaign = until(&app, &id, |c| c["state"] == "COMPLETE").await;
+    assert_eq!(campaign["kind"], "SURVEY");
+    assert_eq!(campaign["completionReason"], "ALL_DONE");
+    assert_eq!(
+        campaign["stats"],
+        stats(3, 3, 0, 3, 3, 33 + 30 + 52, 1, 0, 2, 0)
+    );
+    let rows: Vec<Value> = receivers(&app, &id)
+        .await
+        .iter()
+        .map(|r| {
+            json!([
+                r["phoneNumber"],
+                r["keypad"],
+                r["reply"],
+                r["durationSeconds"]
+            ])
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            json!(["+4520001003", "3", "ACCEPT", 33]),
+            json!(["+4520001000", "0", "NO_REPLY", 30]),
+            json!(["+4520002222", null, "NO_REPLY", 52]),
+        ]
+    );
+    // The receiver events carry the digits too, with the campaign's metadata.
+    let finished: Vec<Value> = entity_events(&app, "CALL_CAMPAIGN_RECEIVER_FINISHED")
+        .await
+        .iter()
+        .map(|p| json!([p["phoneNumber"], p["keypad"], p["reply"], p["metadata"]]))
+        .collect();
+    assert_eq!(
+        finished,
+        vec![
+            json!(["+4520001003", "3", "ACCEPT", { "survey": "q4" }]),
+            json!(["+4520001000", "0", "NO_REPLY", { "survey": "q4" }]),
+            json!(["+4520002222", null, "NO_REPLY", { "survey": "q4" }]),
+        ]
+    );
+    // Only answered receivers can have pressed anything: filtered by reply.
+    let accepted = app
+        .data(
+            &app.org.token,
+            "query($id: ID!) { callCampaign(id: $id) { receivers(replies: [ACCEPT]) { totalCount nodes { phoneNumber keypad } } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(
+        accepted["callCampaign"]["receivers"],
+        json!({ "totalCount": 1, "nodes": [{ "phoneNumber": "+4520001003", "keypad": "3" }] })
+    );
+}
+
+#[tokio::test]
+async fn receivers_leave_out_opted_out_phoneless_and_anonymized_contacts_and_take_each_number_once()
+{
+    let (app, channel) = app().await;
+    let ann = contact(&app, "Ann", Some("+4520001005")).await;
+    let opted_out = contact(&app, "Olga", Some("+4520001006")).await;
+    let no_phone = contact(&app, "Nils", None).await;
+    let anonymized = contact(&app, "Anja", Some("+4520001007")).await;
+    let texts_only = contact(&app, "Tim", Some("+4520001008")).await; // opted out of SMS only
+    let bob = contact(&app, "Bob", Some("+4520001009")).await; // only by his raw number
+    for (who, channel_type) in [(&opted_out, "VOICE"), (&texts_only, "SMS")] {
+        let consent = app
+            .data(
+                &app.org.token,
+                "mutation($input: SetContactConsentInput!) { setContactConsent(input: $input) { userErrors { message } } }",
+                json!({ "input": { "contactId": who, "channel": channel_type, "status": "OPTED_OUT" } }),
+            )
+            .await;
+        assert_eq!(consent["setContactConsent"]["userErrors"], json!([]));
+    }
+    let team = group(
+        &app,
+        "Team",
+        &[&ann, &opted_out, &no_phone, &anonymized, &texts_only],
+    )
+    .await;
+    let done = app
+        .data(
+            &app.org.token,
+            "mutation($input: AnonymizeContactInput!) { anonymizeContact(input: $input) { userErrors { message } } }",
+            json!({ "input": { "contactId": anonymized, "force": true } }),
+        )
+        .await;
+    assert_eq!(done["anonymizeContact"]["userErrors"], json!([]));
+
+    let mut input = rsvp(
+        &channel,
+        json!({
+            "contactIds": [ann, opted_out, no_phone, anonymized],
+            "groupIds": [team],
+            "phoneNumbers": [
+                "+4520003000", // nobody's
+                "+4520001005", // Ann's: she is a receiver already
+                "+4520003000", // again
+                "+4520001006", // Olga's: she opted out of calls
+                "+4520001009", // Bob's: his receiver
+            ],
+        }),
+    );
+    input["startTime"] = json!((monday_morning() + Duration::days(1)).to_rfc3339());
+    let id = created(&app, input).await;
+    let campaign = get(&app, &id).await;
+    assert_eq!(campaign["stats"]["receivers"], 4);
+    // The sources are kept as given (each raw number once).
+    assert_eq!(
+        campaign["receiverSources"]["phoneNumbers"],
+        json!(["+4520003000", "+4520001005", "+4520001006", "+4520001009"])
+    );
+    let rows: Vec<Value> = receivers(&app, &id)
+        .await
+        .iter()
+        .map(|r| {
+            json!([
+                r["phoneNumber"],
+                r["contact"]["id"],
+                r["status"],
+                r["dialCount"]
+            ])
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            json!(["+4520001005", ann, "PENDING", 0]),
+            json!(["+4520001008", texts_only, "PENDING", 0]),
+            json!(["+4520003000", null, "PENDING", 0]),
+            json!(["+4520001009", bob, "PENDING", 0]),
+        ]
+    );
+    let total = app
+        .data(
+            &app.org.token,
+            "query($id: ID!) { callCampaign(id: $id) { receivers { totalCount } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(total["callCampaign"]["receivers"]["totalCount"], 4);
+    assert_eq!(app.count("call_campaign_receivers").await, 4);
+
+    // The same rules when the receivers are replaced before the start: only the group now.
+    let changed = update(
+        &app,
+        json!({ "id": id, "receivers": { "groupIds": [team] } }),
+    )
+    .await;
+    assert_eq!(changed["userErrors"], json!([]), "{changed}");
+    assert_eq!(changed["callCampaign"]["stats"]["receivers"], 2);
+    let rows: Vec<Value> = receivers(&app, &id)
+        .await
+        .iter()
+        .map(|r| json!([r["phoneNumber"], r["contact"]["id"]]))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            json!(["+4520001005", ann]),
+            json!(["+4520001008", texts_only]),
+        ]
+    );
+    assert_eq!(app.count("call_campaign_receivers").await, 2);
+}

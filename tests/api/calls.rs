@@ -356,7 +356,7 @@ async fn callbacks_wait_in_a_queue_and_transfers_move_calls_between_queues_and_a
         &app,
         &token,
         "requestCallback",
-        json!({ "channelId": channel, "to": "+4520007777" }),
+        json!({ "channelId": channel, "to": "+4520000004" }),
     )
     .await;
     assert_eq!(requested["userErrors"], json!([]));
@@ -401,13 +401,30 @@ async fn callbacks_wait_in_a_queue_and_transfers_move_calls_between_queues_and_a
         (&json!("RINGING"), &json!({ "email": "agent@acme.test" }))
     );
     advance(&app, 10);
+    // The agent takes it: their leg is answered and the contact is dialled (`…0004` rings
+    // until it picks up).
+    let taken = call_mutation(&app, &agent, "answerCall", json!({ "id": id })).await;
+    assert_eq!(taken["userErrors"], json!([]));
+    assert_eq!(
+        (
+            &taken["call"]["status"],
+            &taken["call"]["answeredAt"],
+            &taken["call"]["user"]
+        ),
+        (
+            &json!("RINGING"),
+            &Value::Null,
+            &json!({ "email": "agent@acme.test" })
+        )
+    );
+    advance(&app, 3);
     let answered = call_mutation(&app, &agent, "answerCall", json!({ "id": id })).await;
     assert_eq!(
         (
             &answered["call"]["status"],
             &answered["call"]["waitSeconds"]
         ),
-        (&json!("IN_PROGRESS"), &json!(40))
+        (&json!("IN_PROGRESS"), &json!(43))
     );
     // Back to a queue mid-call: it waits again, the answer time stays.
     let requeued = call_mutation(
@@ -422,7 +439,7 @@ async fn callbacks_wait_in_a_queue_and_transfers_move_calls_between_queues_and_a
     advance(&app, 5);
     let voicemail = call_mutation(&app, &agent, "sendCallToVoicemail", json!({ "id": id })).await;
     assert_eq!(voicemail["call"]["status"], "VOICEMAIL");
-    assert_eq!(voicemail["call"]["answeredAt"], at(40));
+    assert_eq!(voicemail["call"]["answeredAt"], at(43));
 
     // Another callback, given up before anyone answered: CANCELED.
     let other = call_mutation(
@@ -712,7 +729,7 @@ async fn call_changed_replays_and_follows_a_calls_changes() {
     let app = TestApp::spawn().await;
     app.state.clock.set(t0());
     let token = app.org.token.clone();
-    let (channel, _) = voice_channel(&app, json!({})).await;
+    let (channel, secret) = voice_channel(&app, json!({})).await;
     let id = call_mutation(
         &app,
         &token,
@@ -737,12 +754,35 @@ async fn call_changed_replays_and_follows_a_calls_changes() {
         .await
         .expect("replayed");
     assert_eq!(first["callChanged"]["eventType"], "CALL_CREATED");
-    for name in ["answerCall", "holdCall", "resumeCall", "endCall"] {
+    for name in ["answerCall", "holdCall", "resumeCall"] {
         let done = call_mutation(&app, &token, name, json!({ "id": id })).await;
         assert_eq!(done["userErrors"], json!([]), "{name}");
     }
+    // Transferred to another agent (it rings them), who answers.
+    let (agent_id, agent) = app.user_with_token("agent@acme.test", &["AGENT"]).await;
+    let moved = call_mutation(
+        &app,
+        &token,
+        "transferCall",
+        json!({ "id": id, "userId": agent_id }),
+    )
+    .await;
+    assert_eq!(moved["userErrors"], json!([]));
+    let done = call_mutation(&app, &agent, "answerCall", json!({ "id": id })).await;
+    assert_eq!(done["userErrors"], json!([]));
+    // The provider reports the recording, then its transcription.
+    for report in [
+        json!({ "type": "call", "providerCallId": "sim-rec-1", "callId": id,
+                "recordingUrl": "https://rec.example/c-1.mp3", "recordingSeconds": 12 }),
+        json!({ "type": "call", "providerCallId": "sim-rec-1", "transcription": "Hello, this is Acme." }),
+    ] {
+        let (code, answer) = ingest(&app, &channel, &secret, report).await;
+        assert_eq!(code, StatusCode::OK, "{answer}");
+    }
+    let done = call_mutation(&app, &agent, "endCall", json!({ "id": id })).await;
+    assert_eq!(done["userErrors"], json!([]));
     let mut seen = Vec::new();
-    while seen.len() < 4 {
+    while seen.len() < 10 {
         let data = tokio::time::timeout(StdDuration::from_secs(60), next_data(&mut socket, "c"))
             .await
             .expect("a change");
@@ -756,11 +796,189 @@ async fn call_changed_replays_and_follows_a_calls_changes() {
     assert_eq!(
         seen,
         [
+            "CALL_AGENT_ANSWERED",
             "CALL_STATUS_CHANGED",
             "CALL_HELD",
             "CALL_RESUMED",
+            "CALL_TRANSFERRED",
+            "CALL_STATUS_CHANGED",
+            "CALL_STATUS_CHANGED",
+            "CALL_RECORDING_ADDED",
+            "CALL_RECORDING_ADDED",
             "CALL_ENDED"
         ]
+    );
+    let recording = app
+        .data(
+            &token,
+            "query($id: ID!) { call(id: $id) { status user { email } recording { url durationSeconds transcriptionStatus transcription } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(
+        recording["call"],
+        json!({ "status": "COMPLETED", "user": { "email": "agent@acme.test" },
+                "recording": { "url": "https://rec.example/c-1.mp3", "durationSeconds": 12,
+                               "transcriptionStatus": "COMPLETED", "transcription": "Hello, this is Acme." } })
+    );
+}
+
+const LEGS: &str = "status agentTo agentAnsweredAt ringingAt answeredAt endedAt waitSeconds
+    talkSeconds endReason user { email }";
+
+async fn legs(app: &TestApp, token: &str, name: &str, input: Value) -> Value {
+    let input_type = match name {
+        "startCall" => "StartCallInput",
+        "requestCallback" => "RequestCallbackInput",
+        _ => "CallIdInput",
+    };
+    let query = format!(
+        "mutation($input: {input_type}!) {{ {name}(input: $input) {{ call {{ id {LEGS} }} userErrors {{ field message code }} }} }}"
+    );
+    let answer = app.data(token, &query, json!({ "input": input })).await[name].clone();
+    assert_eq!(answer["userErrors"], json!([]), "{name}");
+    answer["call"].clone()
+}
+
+fn without_id(mut call: Value) -> Value {
+    if let Some(call) = call.as_object_mut() {
+        call.remove("id");
+    }
+    call
+}
+
+#[tokio::test]
+async fn click_to_call_rings_the_agent_first_then_the_contact() {
+    let app = TestApp::spawn().await;
+    app.state.clock.set(t0());
+    let (channel, _) = voice_channel(&app, json!({})).await;
+    let (_, agent) = app.user_with_token("agent@acme.test", &["AGENT"]).await;
+
+    // An agent without a phone is rung in the app, which answers at once; the contact rings.
+    let in_app = legs(
+        &app,
+        &app.org.token,
+        "startCall",
+        json!({ "channelId": channel, "to": "+4520000004" }),
+    )
+    .await;
+    assert_eq!(
+        without_id(in_app),
+        json!({ "status": "RINGING", "agentTo": format!("client:{}", app.org.owner_id),
+                "agentAnsweredAt": at(0), "ringingAt": at(0), "answeredAt": null, "endedAt": null,
+                "waitSeconds": null, "talkSeconds": null, "endReason": null,
+                "user": { "email": "owner@acme.test" } })
+    );
+
+    // An agent whose phone (`…0004`) rings until they pick up: the contact is not rung before.
+    app.sql("UPDATE users SET phone = '+4520990004' WHERE email = 'agent@acme.test'")
+        .await;
+    let ringing = legs(
+        &app,
+        &agent,
+        "startCall",
+        json!({ "channelId": channel, "to": "+4520001234" }),
+    )
+    .await;
+    let id = ringing["id"].clone();
+    assert_eq!(
+        (
+            &ringing["status"],
+            &ringing["agentTo"],
+            &ringing["agentAnsweredAt"]
+        ),
+        (&json!("RINGING"), &json!("+4520990004"), &Value::Null)
+    );
+    let events = app
+        .count("events WHERE event_type = 'CALL_AGENT_ANSWERED'")
+        .await;
+    advance(&app, 4);
+    // The agent picks up: the contact (answers after 5 s, talks 64 s) is rung now.
+    let answered = legs(&app, &agent, "answerCall", json!({ "id": id })).await;
+    assert_eq!(
+        without_id(answered),
+        json!({ "status": "COMPLETED", "agentTo": "+4520990004", "agentAnsweredAt": at(4),
+                "ringingAt": at(0), "answeredAt": at(9), "endedAt": at(73), "waitSeconds": 9,
+                "talkSeconds": 64, "endReason": null, "user": { "email": "agent@acme.test" } })
+    );
+    assert_eq!(
+        app.count("events WHERE event_type = 'CALL_AGENT_ANSWERED'")
+            .await,
+        events + 1
+    );
+
+    // A busy agent's phone (`…0000`): the call ends, the contact is never rung.
+    app.sql("UPDATE users SET phone = '+4520990000' WHERE email = 'agent@acme.test'")
+        .await;
+    let busy = legs(
+        &app,
+        &agent,
+        "startCall",
+        json!({ "channelId": channel, "to": "+4520001234" }),
+    )
+    .await;
+    assert_eq!(
+        without_id(busy),
+        json!({ "status": "BUSY", "agentTo": "+4520990000", "agentAnsweredAt": null,
+                "ringingAt": at(4), "answeredAt": null, "endedAt": at(4), "waitSeconds": 0,
+                "talkSeconds": null,
+                "endReason": "the agent's leg ended BUSY; the contact was not called",
+                "user": { "email": "agent@acme.test" } })
+    );
+}
+
+#[tokio::test]
+async fn taking_a_callback_dials_the_contact_and_records_the_outcome() {
+    let app = TestApp::spawn().await;
+    app.state.clock.set(t0());
+    let token = app.org.token.clone();
+    let (channel, _) = voice_channel(&app, json!({})).await;
+    let answers = legs(
+        &app,
+        &token,
+        "requestCallback",
+        json!({ "channelId": channel, "to": "+4520001234" }),
+    )
+    .await;
+    let busy = legs(
+        &app,
+        &token,
+        "requestCallback",
+        json!({ "channelId": channel, "to": "+4520000000" }),
+    )
+    .await;
+    assert_eq!(
+        (
+            &answers["status"],
+            &answers["agentTo"],
+            &answers["ringingAt"]
+        ),
+        (&json!("QUEUED"), &Value::Null, &Value::Null)
+    );
+    advance(&app, 20);
+    // Taken at 20 s: the contact rings, answers 5 s later and talks 64 s.
+    let taken = legs(&app, &token, "answerCall", json!({ "id": answers["id"] })).await;
+    assert_eq!(
+        without_id(taken),
+        json!({ "status": "COMPLETED", "agentTo": format!("client:{}", app.org.owner_id),
+                "agentAnsweredAt": at(20), "ringingAt": at(20), "answeredAt": at(25),
+                "endedAt": at(89), "waitSeconds": 25, "talkSeconds": 64, "endReason": null,
+                "user": { "email": "owner@acme.test" } })
+    );
+    let taken = legs(&app, &token, "answerCall", json!({ "id": busy["id"] })).await;
+    assert_eq!(
+        (
+            &taken["status"],
+            &taken["agentAnsweredAt"],
+            &taken["endedAt"]
+        ),
+        (&json!("BUSY"), &json!(at(20)), &json!(at(25)))
+    );
+    // An ended callback is not taken again.
+    let again = call_mutation(&app, &token, "answerCall", json!({ "id": busy["id"] })).await;
+    assert_eq!(
+        again["userErrors"],
+        json!([{ "field": ["input", "id"], "message": "the call has ended (BUSY)", "code": "INVALID_STATE" }])
     );
 }
 

@@ -474,10 +474,43 @@ async fn call_until(app: &TestApp, id: &str, done: impl Fn(&Value) -> bool) -> V
     }
 }
 
+/// The `n`th request the carrier got (waiting up to 60 s for it): its headers and JSON body.
+async fn nth_request(carrier: &Carrier, n: usize) -> (HeaderMap, Bytes, Value) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while carrier.requests.lock().unwrap().len() <= n {
+        assert!(tokio::time::Instant::now() < deadline, "no request {n}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (headers, body) = carrier.requests.lock().unwrap()[n].clone();
+    let json = serde_json::from_slice(&body).unwrap();
+    (headers, body, json)
+}
+
+/// Waits until a call has provider call id `provider_id` (the placement job recorded it).
+async fn placed_as(app: &TestApp, provider_id: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while app
+        .count(&format!("calls WHERE provider_call_id = '{provider_id}'"))
+        .await
+        != 1
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the placement was never recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn the_webhook_provider_places_calls_and_the_bridge_reports_their_progress() {
     let app = workers().await;
-    let (carrier, url) = start_carrier(&[(202, r#"{"providerCallId":"bridge-7"}"#)]).await;
+    let (carrier, url) = start_carrier(&[
+        (202, r#"{"providerCallId":"bridge-7"}"#),
+        (202, r#"{"providerCallId":"bridge-8"}"#),
+        (202, r#"{"providerCallId":"bridge-9"}"#),
+    ])
+    .await;
     let (channel, secret) = new_channel(
         &app,
         json!({ "type": "VOICE", "name": "Bridge", "address": "+4570001111",
@@ -497,17 +530,13 @@ async fn the_webhook_provider_places_calls_and_the_bridge_reports_their_progress
         .unwrap()
         .to_string();
     assert_eq!(started["startCall"]["call"]["status"], "RINGING");
+    let agent_to = format!("client:{}", app.org.owner_id);
 
-    // The placement reaches the bridge, signed with the channel's secret.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while carrier.requests.lock().unwrap().is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "no placement");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let (headers, body) = carrier.requests.lock().unwrap()[0].clone();
+    // First the agent's leg reaches the bridge, signed with the channel's secret.
+    let (headers, body, json_body) = nth_request(&carrier, 0).await;
     let raw = switchboard::graphql::relay::decode_id(&id, "Call").unwrap();
     let webhook_id = header(&headers, "webhook-id");
-    assert_eq!(webhook_id, format!("call_{}", raw.simple()));
+    assert_eq!(webhook_id, format!("call_{}_agent", raw.simple()));
     assert_eq!(
         switchboard::webhooks::signing::verify(
             &secret,
@@ -519,32 +548,177 @@ async fn the_webhook_provider_places_calls_and_the_bridge_reports_their_progress
         ),
         Ok(())
     );
-    let body: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(
-        body,
+        json_body,
         json!({ "type": "call.place", "callId": id, "channelId": channel, "kind": "CLICK_TO_CALL",
-                "from": "+4570001111", "to": "+4520001234", "attempt": 1 })
+                "leg": "AGENT", "from": "+4570001111", "to": agent_to, "contact": "+4520001234",
+                "attempt": 1 })
+    );
+    placed_as(&app, "bridge-7").await;
+
+    // The contact cannot answer before the agent did: refused, nothing changes.
+    let events = app.count("events").await;
+    let (code, refused) = ingest(
+        &app,
+        &channel,
+        &secret,
+        json!({ "type": "call", "providerCallId": "bridge-7", "status": "IN_PROGRESS" }),
+    )
+    .await;
+    assert_eq!(code, axum::http::StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        refused["errors"],
+        json!([{ "message": "the agent has not answered their leg yet: report it with \"leg\": \"AGENT\" first",
+                 "extensions": { "code": "INVALID_STATE", "field": "leg" } }])
+    );
+    assert_eq!(app.count("events").await, events);
+    assert_eq!(
+        app.count("calls WHERE status = 'RINGING' AND agent_answered_at IS NULL")
+            .await,
+        1
     );
 
-    // Once the placement is recorded, the bridge's reports under its own id move the call.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while app.count("calls WHERE provider_call_id = 'bridge-7'").await != 1 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the placement was never recorded"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // The agent answers: only now is the contact's leg placed.
+    let (code, answer) = ingest(
+        &app,
+        &channel,
+        &secret,
+        json!({ "type": "call", "providerCallId": "bridge-7", "leg": "AGENT", "status": "IN_PROGRESS" }),
+    )
+    .await;
+    assert_eq!(code, axum::http::StatusCode::OK, "{answer}");
+    assert_eq!(
+        (&answer["result"], &answer["status"]),
+        (&json!("UPDATED"), &json!("RINGING"))
+    );
+    let (headers, _, json_body) = nth_request(&carrier, 1).await;
+    assert_eq!(
+        header(&headers, "webhook-id"),
+        format!("call_{}", raw.simple())
+    );
+    assert_eq!(
+        json_body,
+        json!({ "type": "call.place", "callId": id, "channelId": channel, "kind": "CLICK_TO_CALL",
+                "leg": "CONTACT", "from": "+4570001111", "to": "+4520001234", "contact": "+4520001234",
+                "attempt": 1 })
+    );
+    // The contact leg's id replaces the agent leg's; the bridge's reports under it move the call.
+    placed_as(&app, "bridge-8").await;
     for status in ["IN_PROGRESS", "COMPLETED"] {
         let (code, answer) = ingest(
             &app,
             &channel,
             &secret,
-            json!({ "type": "call", "providerCallId": "bridge-7", "status": status }),
+            json!({ "type": "call", "providerCallId": "bridge-8", "status": status }),
         )
         .await;
         assert_eq!(code, axum::http::StatusCode::OK, "{answer}");
         assert_eq!(answer["callId"], id.as_str());
+    }
+    let call = call_until(&app, &id, |c| c["status"] == "COMPLETED").await;
+    assert_eq!(call["endReason"], Value::Null);
+    assert_eq!(
+        app.count("events WHERE event_type = 'CALL_AGENT_ANSWERED'")
+            .await,
+        1
+    );
+
+    // An agent who does not answer: the call ends and the contact is never called.
+    let second = app
+        .data(
+            &app.org.token,
+            START_CALL,
+            json!({ "input": { "channelId": channel, "to": "+4520005678" } }),
+        )
+        .await["startCall"]["call"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, _, json_body) = nth_request(&carrier, 2).await;
+    assert_eq!(json_body["leg"], "AGENT");
+    placed_as(&app, "bridge-9").await;
+    let (code, answer) = ingest(
+        &app,
+        &channel,
+        &secret,
+        json!({ "type": "call", "providerCallId": "bridge-9", "leg": "AGENT", "status": "NO_ANSWER" }),
+    )
+    .await;
+    assert_eq!(code, axum::http::StatusCode::OK, "{answer}");
+    let call = call_until(&app, &second, |c| c["status"] == "NO_ANSWER").await;
+    assert_eq!(
+        call["endReason"],
+        "the agent's leg ended NO_ANSWER; the contact was not called"
+    );
+    assert_eq!(carrier.requests.lock().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn taking_a_callback_dials_the_contact_through_the_bridge() {
+    let app = workers().await;
+    let (carrier, url) = start_carrier(&[(202, r#"{"providerCallId":"cb-1"}"#)]).await;
+    let (channel, secret) = new_channel(
+        &app,
+        json!({ "type": "VOICE", "name": "Bridge", "address": "+4570001111",
+                "provider": "WEBHOOK", "providerSettings": { "url": url } }),
+    )
+    .await;
+    let requested = app
+        .data(
+            &app.org.token,
+            "mutation($input: RequestCallbackInput!) { requestCallback(input: $input) { call { id status } } }",
+            json!({ "input": { "channelId": channel, "to": "+4520001234" } }),
+        )
+        .await;
+    let id = requested["requestCallback"]["call"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(requested["requestCallback"]["call"]["status"], "QUEUED");
+    // Nothing is dialled while it waits for an agent.
+    assert_eq!(app.count("jobs WHERE kind = 'call.place'").await, 0);
+
+    let taken = app
+        .data(
+            &app.org.token,
+            "mutation($input: CallIdInput!) { answerCall(input: $input) { call { status agentTo agentAnsweredAt answeredAt user { email } } userErrors { message } } }",
+            json!({ "input": { "id": id } }),
+        )
+        .await;
+    let call = &taken["answerCall"]["call"];
+    assert_eq!(taken["answerCall"]["userErrors"], json!([]));
+    assert_eq!(
+        (
+            &call["status"],
+            &call["agentTo"],
+            &call["answeredAt"],
+            &call["user"]
+        ),
+        (
+            &json!("RINGING"),
+            &json!(format!("client:{}", app.org.owner_id)),
+            &Value::Null,
+            &json!({ "email": "owner@acme.test" })
+        )
+    );
+    assert!(call["agentAnsweredAt"].is_string());
+    let (_, _, body) = nth_request(&carrier, 0).await;
+    assert_eq!(
+        body,
+        json!({ "type": "call.place", "callId": id, "channelId": channel, "kind": "CALLBACK",
+                "leg": "CONTACT", "from": "+4570001111", "to": "+4520001234", "contact": "+4520001234",
+                "attempt": 1 })
+    );
+    placed_as(&app, "cb-1").await;
+    for status in ["IN_PROGRESS", "COMPLETED"] {
+        let (code, answer) = ingest(
+            &app,
+            &channel,
+            &secret,
+            json!({ "type": "call", "providerCallId": "cb-1", "status": status }),
+        )
+        .await;
+        assert_eq!(code, axum::http::StatusCode::OK, "{answer}");
     }
     let call = call_until(&app, &id, |c| c["status"] == "COMPLETED").await;
     assert_eq!(call["endReason"], Value::Null);

@@ -815,6 +815,12 @@ async fn a_room_completes_when_empty_past_the_grace_period_and_at_its_end() {
 async fn the_provider_can_fail_a_room() {
     let app = TestApp::spawn().await;
     let token = app.org.token.clone();
+    // The provider reports on a channel's ingest endpoint, signed with its secret.
+    let (bridge, secret) = crate::ingest::new_channel(
+        &app,
+        json!({ "type": "VOICE", "name": "Bridge", "address": "+4570009999" }),
+    )
+    .await;
     // A room tied to a conversation.
     let (channel, contact) = fixtures::sms_setup(&app).await;
     let conversation = fixtures::inbound(&app, &token, &channel, &contact, "Can we talk?").await;
@@ -827,42 +833,135 @@ async fn the_provider_can_fail_a_room() {
     assert_eq!(room["conversation"], json!({ "id": conversation }));
     let id = room["id"].as_str().unwrap().to_string();
     join(&app, &token, json!({ "roomId": id })).await;
-    let org_id = uuid_of(&app.org.org_id, "Organization");
-    let failed = switchboard::rooms::service::fail(
-        &app.state.db,
-        org_id,
-        uuid_of(&id, "Room"),
-        "the media server went away",
-        Utc::now(),
+
+    // Bad reports: refused with the field, nothing changes.
+    let before = snapshot(&app).await;
+    for (report, field, code) in [
+        (
+            json!({ "type": "room", "roomId": id, "status": "OPEN" }),
+            "status",
+            "INVALID",
+        ),
+        (
+            json!({ "type": "room", "roomId": id }),
+            "status",
+            "REQUIRED",
+        ),
+        (
+            json!({ "type": "room", "roomId": "nope", "status": "FAILED" }),
+            "roomId",
+            "INVALID",
+        ),
+        (
+            json!({ "type": "room", "roomId": id, "recordingStatus": "FAILED" }),
+            "recordingId",
+            "REQUIRED",
+        ),
+    ] {
+        let (status, answer) = crate::ingest::ingest(&app, &bridge, &secret, report).await;
+        assert_eq!(
+            status,
+            reqwest::StatusCode::UNPROCESSABLE_ENTITY,
+            "{answer}"
+        );
+        assert_eq!(
+            answer["errors"][0]["extensions"]["field"], field,
+            "{answer}"
+        );
+        assert_eq!(answer["errors"][0]["extensions"]["code"], code, "{answer}");
+    }
+    let (status, _) = crate::ingest::ingest(
+        &app,
+        &bridge,
+        &secret,
+        json!({ "type": "room", "roomId": uuid::Uuid::now_v7().to_string(), "status": "FAILED" }),
     )
-    .await
-    .map_err(|e| e.public_message())
-    .expect("fail")
-    .expect("the room");
-    assert_eq!(failed.state, "FAILED");
+    .await;
+    assert_eq!(status, reqwest::StatusCode::NOT_FOUND);
+    assert_eq!(snapshot(&app).await, before);
+
+    let (status, answer) = crate::ingest::ingest(
+        &app,
+        &bridge,
+        &secret,
+        json!({ "type": "room", "roomId": id, "status": "FAILED", "reason": "the media server went away" }),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    assert_eq!(
+        answer,
+        json!({ "result": "UPDATED", "roomId": id, "state": "FAILED", "recordingId": null,
+                "recordingStatus": null, "reason": null })
+    );
     let room = get(&app, &token, &id).await;
     assert_eq!(room["state"], "FAILED");
     assert_eq!(room["failureReason"], "the media server went away");
     assert_eq!(room["connectedCount"], 0);
     assert_eq!(room["recordings"], json!([]));
-    // Failing it again does nothing; joining is refused.
-    let again = switchboard::rooms::service::fail(
-        &app.state.db,
-        org_id,
-        uuid_of(&id, "Room"),
-        "again",
-        Utc::now(),
+    // Failing it again changes nothing; joining is refused.
+    let events = app.count("events").await;
+    let (status, again) = crate::ingest::ingest(
+        &app,
+        &bridge,
+        &secret,
+        json!({ "type": "room", "roomId": id, "status": "FAILED", "reason": "again" }),
     )
-    .await
-    .map_err(|e| e.public_message())
-    .expect("fail");
-    assert!(again.is_none());
+    .await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    assert_eq!(
+        (&again["result"], &again["reason"]),
+        (&json!("IGNORED"), &json!("the room is FAILED already"))
+    );
+    assert_eq!(app.count("events").await, events);
     let late = join(&app, &token, json!({ "roomId": id })).await;
     assert_eq!(
         late["userErrors"][0]["message"],
         "the room is FAILED: it can no longer be joined"
     );
     assert_eq!(room_events(&app).await.last().unwrap(), "ROOM_FAILED");
+
+    // A recording the provider could not process fails (no job runner here: it stays
+    // PROCESSING until reported).
+    let recorded = created(
+        &app,
+        &token,
+        json!({ "kind": "VIDEO", "name": "Recorded", "recorded": true }),
+    )
+    .await;
+    let recorded = recorded["id"].as_str().unwrap().to_string();
+    join(&app, &token, json!({ "roomId": recorded })).await;
+    terminate(&app, &token, &recorded).await;
+    let recording = app
+        .data(
+            &token,
+            "query($id: ID!) { node(id: $id) { ... on Room { recordings { id status } } } }",
+            json!({ "id": recorded }),
+        )
+        .await["node"]["recordings"][0]
+        .clone();
+    assert_eq!(recording["status"], "PROCESSING");
+    let (status, answer) = crate::ingest::ingest(
+        &app,
+        &bridge,
+        &secret,
+        json!({ "type": "room", "roomId": recorded, "recordingId": recording["id"],
+                "recordingStatus": "FAILED", "reason": "the file was truncated" }),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    assert_eq!(
+        answer,
+        json!({ "result": "UPDATED", "roomId": recorded, "state": "TERMINATED",
+                "recordingId": recording["id"], "recordingStatus": "FAILED", "reason": null })
+    );
+    assert_eq!(
+        get(&app, &token, &recorded).await["recordings"][0]["status"],
+        "FAILED"
+    );
+    assert_eq!(
+        room_events(&app).await.last().unwrap(),
+        "ROOM_RECORDING_FAILED"
+    );
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Webhooks: subscriptions (secret shown once, authorization, headers, events), signed test
 //! pings against a receiver started by the test, the attempt log, redelivery, 410 disabling;
-//! bad input, roles and private addresses.
+//! call, call-campaign receiver and room events delivered in order; bad input, roles and private
+//! addresses.
 
 use std::sync::{Arc, Mutex};
 
@@ -695,4 +696,167 @@ async fn a_delivery_failing_through_its_retries_disables_the_subscription_until_
     assert_eq!(receiver.bodies()[2]["data"]["subject"]["id"], after);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(receiver.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn call_campaign_receiver_and_room_events_reach_a_subscription_signed_and_in_order() {
+    let app = dispatching_app(vec![5]).await;
+    let now = app.state.clock.now();
+    let (receiver, url) = receiver().await;
+    let (id, secret) = subscribe(
+        &app,
+        &url,
+        json!([
+            "CALL_ENDED",
+            "CALL_CAMPAIGN_RECEIVER_FINISHED",
+            "ROOM_CREATED",
+            "ROOM_PARTICIPANT_JOINED"
+        ]),
+    )
+    .await;
+    let token = app.org.token.clone();
+    let channel = crate::fixtures::channel(&app, &token, "VOICE", "Calls", "+4570000000").await;
+
+    // A call to a busy number: ended at once.
+    let busy = app
+        .data(
+            &token,
+            "mutation($input: StartCallInput!) { startCall(input: $input) { call { id status } userErrors { message } } }",
+            json!({ "input": { "channelId": channel, "to": "+4520000000" } }),
+        )
+        .await["startCall"]
+        .clone();
+    assert_eq!(busy["call"]["status"], "BUSY", "{busy}");
+
+    // A campaign with one receiver, who answers and presses 5: accepts.
+    let created = app
+        .data(
+            &token,
+            "mutation($input: CreateCallCampaignInput!) { createCallCampaign(input: $input) { callCampaign { id } userErrors { message } } }",
+            json!({ "input": {
+                "name": "Town hall", "kind": "RSVP", "channelId": channel,
+                "audio": { "textToSpeech": { "text": "Press 5 to come.", "locale": "en-US" } },
+                "receivers": { "phoneNumbers": ["+4520001005"] },
+                "endTime": (now + chrono::Duration::days(1)).to_rfc3339(),
+                "activeFrom": "00:00", "activeTo": "24:00",
+                "activeWeekdays": ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"],
+                "actionButtons": [{ "button": "5", "action": "ACCEPT" }],
+                "metadata": { "event": "town-hall", "crmId": 42 },
+            } }),
+        )
+        .await["createCallCampaign"]
+        .clone();
+    assert_eq!(created["userErrors"], json!([]), "{created}");
+    let campaign = created["callCampaign"]["id"].clone();
+    app.state.jobs.wake();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let campaign_call = loop {
+        let state = app
+            .data(
+                &token,
+                "query($id: ID!) { callCampaign(id: $id) { state receivers { nodes { latestCall { id } } } } }",
+                json!({ "id": campaign }),
+            )
+            .await;
+        if state["callCampaign"]["state"] == "COMPLETE" {
+            break state["callCampaign"]["receivers"]["nodes"][0]["latestCall"]["id"].clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the campaign never completed: {state}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+
+    // A room is created and joined.
+    let room = app
+        .data(
+            &token,
+            "mutation($input: CreateRoomInput!) { createRoom(input: $input) { room { id } userErrors { message } } }",
+            json!({ "input": { "kind": "VOICE", "name": "Stand-up" } }),
+        )
+        .await["createRoom"]["room"]["id"]
+        .clone();
+    let joined = app
+        .data(
+            &token,
+            "mutation($input: RoomPresenceInput!) { joinRoom(input: $input) { participant { status } userErrors { message } } }",
+            json!({ "input": { "roomId": room } }),
+        )
+        .await;
+    assert_eq!(
+        joined["joinRoom"],
+        json!({ "participant": { "status": "CONNECTED" }, "userErrors": [] })
+    );
+
+    let requests = receiver.wait_for(5).await;
+    let bodies = receiver.bodies();
+    let summary: Vec<(Value, Value)> = bodies
+        .iter()
+        .map(|b| (b["type"].clone(), b["data"]["subject"]["id"].clone()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (json!("CALL_ENDED"), busy["call"]["id"].clone()),
+            (json!("CALL_ENDED"), campaign_call.clone()),
+            (json!("CALL_CAMPAIGN_RECEIVER_FINISHED"), campaign.clone()),
+            (json!("ROOM_CREATED"), room.clone()),
+            (json!("ROOM_PARTICIPANT_JOINED"), room.clone()),
+        ]
+    );
+    assert_eq!(
+        bodies[0]["data"]["details"]["status"], "BUSY",
+        "{}",
+        bodies[0]
+    );
+    let finished = &bodies[2]["data"]["details"];
+    assert_eq!(
+        (
+            &finished["phoneNumber"],
+            &finished["answered"],
+            &finished["reply"],
+            &finished["keypad"],
+            &finished["dialCount"],
+            &finished["durationSeconds"],
+            &finished["metadata"],
+        ),
+        (
+            &json!("+4520001005"),
+            &json!(true),
+            &json!("ACCEPT"),
+            &json!("5"),
+            &json!(1),
+            &json!(35),
+            &json!({ "event": "town-hall", "crmId": 42 }),
+        ),
+        "{finished}"
+    );
+    assert_eq!(bodies[2]["data"]["subject"]["type"], "CallCampaign");
+    let sequences: Vec<i64> = bodies
+        .iter()
+        .map(|b| b["data"]["sequence"].as_i64().unwrap())
+        .collect();
+    assert!(sequences.windows(2).all(|w| w[0] < w[1]), "{sequences:?}");
+    for (headers, body) in &requests {
+        let header = |name: &str| headers.get(name).unwrap().to_str().unwrap().to_string();
+        let timestamp: i64 = header("webhook-timestamp").parse().unwrap();
+        assert_eq!(
+            header("webhook-signature"),
+            switchboard::webhooks::signing::sign(&secret, &header("webhook-id"), timestamp, body)
+        );
+    }
+    let state = recorded(&app, &id, 5).await;
+    assert!(
+        state["webhookSubscription"]["deliveries"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["status"] == "SUCCEEDED" && d["attemptCount"] == 1),
+        "{state}"
+    );
+    // Nothing else arrives: the other call, campaign and room events were not wanted.
+    advance(&app, 60);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(receiver.requests().len(), 5);
 }

@@ -62,7 +62,7 @@ pub async fn claim<C: ConnectionTrait>(
         select
             .column(Column::Id)
             .from(job::Entity)
-            .cond_where(condition.clone())
+            .cond_where(condition)
             .and_where(Column::Kind.is_in(kinds.iter().cloned()))
             .order_by(order, sea_orm::Order::Asc)
             .limit(wanted);
@@ -76,8 +76,12 @@ pub async fn claim<C: ConnectionTrait>(
             .value(Column::LeaseExpiresAt, Value::from(lease_until))
             .value(Column::UpdatedAt, Value::from(now))
             .value(Column::Attempts, Expr::col(Column::Attempts).add(1))
+            // Only the ids: the select already chose rows in the claimable state (on PostgreSQL
+            // it rechecks them when it locks them; on SQLite the statement holds the write
+            // lock). Repeating the condition here let SQLite drive the update from it, walking
+            // every due job's index entry and row to test `id IN (…)`: a scan of the whole
+            // queue per claim (100,000 queued broadcast deliveries, ~50 messages/s).
             .and_where(Column::Id.in_subquery(select))
-            .cond_where(condition)
             .returning_all()
             .to_owned();
         let statement = backend.build(&update);

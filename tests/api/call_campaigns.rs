@@ -3,7 +3,7 @@
 //! stands still until moved: the active window in the organization's timezone, redials of
 //! unanswered receivers, replies from the keypad, stats, completion (every receiver done, accepts
 //! wanted, end time); halt and resume; events, webhook catalog and `callCampaignProgress`; bad
-//! input changing nothing; roles and tenancy.
+//! input changing nothing; roles and tenancy; the README's demo walk-through, word for word.
 
 use std::time::Duration as StdDuration;
 
@@ -1440,4 +1440,168 @@ async fn receivers_leave_out_opted_out_phoneless_and_anonymized_contacts_and_tak
         ]
     );
     assert_eq!(app.count("call_campaign_receivers").await, 2);
+}
+
+/// The README's "Try it on the demo server" walk-through, word for word (the test checks that the
+/// README still holds each of these).
+const README: &str = include_str!("../../README.md");
+
+/// (a) A voice channel that can dial out, on the simulator.
+const DEMO_CHANNEL: &str = r#"mutation {
+  createChannel(input: { type: VOICE, name: "Demo calls", address: "+15550100100",
+                         capabilities: [VOICE_INBOUND, VOICE_OUTBOUND], provider: SIMULATOR }) {
+    channel { id capabilities provider }
+    userErrors { field message code }
+  }
+}"#;
+
+/// (b) An RSVP campaign to five numbers, waiting for its start time far ahead.
+const DEMO_CAMPAIGN: &str = r#"mutation($channel: ID!) {
+  createCallCampaign(input: {
+    name: "Open day", kind: RSVP, channelId: $channel,
+    audio: { textToSpeech: { text: "Join our open day on Friday. Press 1 to come, 2 if you cannot.", locale: "en-US" } },
+    receivers: { phoneNumbers: ["+15550001001", "+15550001002", "+15550002000", "+15550000000", "+15550000001"] },
+    startTime: "2099-01-01T00:00:00Z", endTime: "2099-12-31T00:00:00Z",
+    activeFrom: "00:00", activeTo: "24:00",
+    activeWeekdays: [MONDAY, TUESDAY, WEDNESDAY, THURSDAY, FRIDAY, SATURDAY, SUNDAY],
+    maxRedials: 0,
+    actionButtons: [{ button: "1", action: ACCEPT }, { button: "2", action: DECLINE }]
+  }) {
+    callCampaign { id state editable }
+    userErrors { field message code }
+  }
+}"#;
+
+/// (c) Start it now.
+const DEMO_START: &str = r#"mutation($id: ID!) {
+  setCallCampaignState(input: { id: $id, state: ACTIVE }) {
+    callCampaign { state }
+    userErrors { field message code }
+  }
+}"#;
+
+/// (d) Its state, stats and receivers.
+const DEMO_PROGRESS: &str = r#"query($id: ID!) {
+  callCampaign(id: $id) {
+    state completionReason
+    stats { receivers finished dialedCalls answeredCalls totalDuration acceptsReceived declinesReceived noRepliesReceived notAnswered }
+    receivers(first: 10) { nodes { phoneNumber answered reply keypad durationSeconds dialCount } }
+  }
+}"#;
+
+/// The answer the README promises to (d).
+const DEMO_ANSWER: &str = r#"{
+  "data": {
+    "callCampaign": {
+      "state": "COMPLETE",
+      "completionReason": "ALL_DONE",
+      "stats": {
+        "receivers": 5, "finished": 5, "dialedCalls": 5, "answeredCalls": 3, "totalDuration": 93,
+        "acceptsReceived": 1, "declinesReceived": 1, "noRepliesReceived": 1, "notAnswered": 2
+      },
+      "receivers": {
+        "nodes": [
+          { "phoneNumber": "+15550001001", "answered": true, "reply": "ACCEPT", "keypad": "1", "durationSeconds": 31, "dialCount": 1 },
+          { "phoneNumber": "+15550001002", "answered": true, "reply": "DECLINE", "keypad": "2", "durationSeconds": 32, "dialCount": 1 },
+          { "phoneNumber": "+15550002000", "answered": true, "reply": "NO_REPLY", "keypad": null, "durationSeconds": 30, "dialCount": 1 },
+          { "phoneNumber": "+15550000000", "answered": false, "reply": "NO_REPLY", "keypad": null, "durationSeconds": 0, "dialCount": 1 },
+          { "phoneNumber": "+15550000001", "answered": false, "reply": "NO_REPLY", "keypad": null, "durationSeconds": 0, "dialCount": 1 }
+        ]
+      }
+    }
+  }
+}"#;
+
+#[tokio::test]
+async fn the_readme_demo_campaign_runs_end_to_end() {
+    for document in [
+        DEMO_CHANNEL,
+        DEMO_CAMPAIGN,
+        DEMO_START,
+        DEMO_PROGRESS,
+        DEMO_ANSWER,
+    ] {
+        assert!(
+            README.contains(document),
+            "the README's demo walk-through no longer holds:\n{document}"
+        );
+    }
+    let expected: Value = serde_json::from_str(DEMO_ANSWER).expect("the README's answer");
+
+    // The demo organization `cargo run` seeds (UTC), with its owner's token, on a stopped clock.
+    let app = TestApp::spawn_with(|c| {
+        c.job_workers = 2;
+        c.job_poll_ms = 20;
+        c.job_backoff_base_ms = 1;
+    })
+    .await;
+    let now = monday_morning();
+    move_to(&app, now);
+    let token = switchboard::cli::seed_demo(&app.state.db, true)
+        .await
+        .expect("seed")
+        .expect("the demo owner's token");
+
+    // (a)
+    let body = app.gql(&token, DEMO_CHANNEL, json!({})).await;
+    let channel = &body["data"]["createChannel"];
+    assert_eq!(channel["userErrors"], json!([]), "{body}");
+    assert_eq!(
+        channel["channel"]["capabilities"],
+        json!(["VOICE_INBOUND", "VOICE_OUTBOUND"])
+    );
+    assert_eq!(channel["channel"]["provider"], "SIMULATOR");
+    let channel = channel["channel"]["id"].as_str().expect("channel id");
+
+    // (b) Waiting for its start time, editable.
+    let body = app
+        .gql(&token, DEMO_CAMPAIGN, json!({ "channel": channel }))
+        .await;
+    let created = &body["data"]["createCallCampaign"];
+    assert_eq!(created["userErrors"], json!([]), "{body}");
+    assert_eq!(created["callCampaign"]["state"], "WAITING_TO_ACTIVE");
+    assert_eq!(created["callCampaign"]["editable"], true);
+    let id = created["callCampaign"]["id"]
+        .as_str()
+        .expect("campaign id")
+        .to_string();
+    let progress = || async { app.gql(&token, DEMO_PROGRESS, json!({ "id": id })).await };
+    app.state.jobs.wake();
+    settled(&app).await;
+    assert_eq!(
+        progress().await["data"]["callCampaign"]["state"],
+        "WAITING_TO_ACTIVE"
+    );
+    assert_eq!(app.count("calls").await, 0);
+
+    // (c) Started now: the dialer calls everyone at once, on the same instant of the clock.
+    let body = app.gql(&token, DEMO_START, json!({ "id": id })).await;
+    assert_eq!(
+        body,
+        json!({ "data": { "setCallCampaignState": { "callCampaign": { "state": "ACTIVE" }, "userErrors": [] } } })
+    );
+    app.state.jobs.wake();
+    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(60);
+    let answer = loop {
+        let answer = progress().await;
+        if answer["data"]["callCampaign"]["state"] == "COMPLETE" {
+            break answer;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the demo campaign never completed: {answer}"
+        );
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    };
+
+    // (d) Exactly the README's answer, with the clock not moved: one call per number.
+    assert_eq!(answer, expected);
+    assert_eq!(app.count("calls WHERE kind = 'CAMPAIGN'").await, 5);
+
+    // And still once the simulated calls have ended (the longest, 5 s ringing and 32 s talking)
+    // and any redial would have been due: nothing more happens.
+    move_to(&app, now + Duration::hours(1));
+    settled(&app).await;
+    assert_eq!(progress().await, expected);
+    assert_eq!(app.count("calls WHERE kind = 'CAMPAIGN'").await, 5);
 }

@@ -469,6 +469,8 @@ async fn reference(
                     campaign_id: Set(Some(campaign_id)),
                     campaign_receiver_id: Set(Some(*receiver_id)),
                     created_by: Set(None),
+                    agent_to: Set(None),
+                    agent_answered_at: Set(None),
                 },
             )
             .collect();

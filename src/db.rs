@@ -139,8 +139,8 @@ static WRITE_TURNS: LazyLock<Mutex<HashMap<PathBuf, Arc<Semaphore>>>> =
 /// and again until its busy timeout ends in "database is locked", while the lock often sits free
 /// during the sleeps. Writers of one process wait here instead, in order, and find the lock free
 /// when their turn comes. Writers of other processes on the same file still meet the busy
-/// handler. Transactions from [`begin_write`] and the job runner's claims and outcomes take
-/// turns; a rare write outside them meets the busy handler as before.
+/// handler. Transactions from [`begin_write`] and the job runner's claims, lease renewals,
+/// outcomes and sweeps take turns; a rare write outside them meets the busy handler as before.
 pub async fn write_turn(db: &DatabaseConnection) -> AppResult<Option<OwnedSemaphorePermit>> {
     if db.get_database_backend() != DbBackend::Sqlite {
         return Ok(None);

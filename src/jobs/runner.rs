@@ -114,7 +114,11 @@ impl Runner {
                 let hours =
                     i64::try_from(self.config.job_retention_hours).unwrap_or(i64::MAX / 7200);
                 let before = self.clock.now() - Duration::hours(hours.min(24 * 365 * 100));
-                match store::sweep(&self.db, before).await {
+                let swept = match db::write_turn(&self.db).await {
+                    Ok(_turn) => store::sweep(&self.db, before).await,
+                    Err(error) => Err(error),
+                };
+                match swept {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(deleted = n, "succeeded jobs swept"),
                     Err(error) => tracing::warn!(?error, "cannot sweep jobs"),

@@ -169,6 +169,15 @@ pub async fn write_turn(db: &DatabaseConnection) -> AppResult<Option<OwnedSemaph
     }
 }
 
+/// Runs the write statement(s) of `write` in this process's turn to write ([`write_turn`]).
+pub async fn in_write_turn<T>(
+    db: &DatabaseConnection,
+    write: impl Future<Output = AppResult<T>>,
+) -> AppResult<T> {
+    let _turn = write_turn(db).await?;
+    write.await
+}
+
 /// A write transaction from [`begin_write`]; on SQLite it holds the process's turn to write
 /// until it commits, rolls back or is dropped.
 pub struct WriteTxn {

@@ -29,6 +29,8 @@
 //! is deleted at the end.
 
 use std::sync::Mutex;
+
+use sea_orm::sqlx::{Decode, TypeInfo, ValueRef};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -150,18 +152,51 @@ impl ConnectionTrait for Recorder<'_> {
 /// Reads every value of `rows` by its column's type (what any consumer of the SQL would do), and
 /// returns how many non-null values there were.
 fn read_values(rows: &[QueryResult]) -> anyhow::Result<usize> {
-    use sea_orm::sqlx::{Row, TypeInfo, ValueRef};
-    /// The Rust type a column's values are read as.
-    enum As {
-        I64,
-        I32,
-        F64,
-        Uuid,
-        Text,
-        Blob,
+    let mut read = 0;
+    for row in rows {
+        if let Some(row) = row.try_as_pg_row() {
+            read += read_row(row)?;
+        } else if let Some(row) = row.try_as_sqlite_row() {
+            read += read_row(row)?;
+        }
     }
-    fn kind(name: &str) -> anyhow::Result<As> {
-        Ok(match name {
+    Ok(read)
+}
+
+/// Keeps a decoded value from being optimised away.
+fn keep<T>(value: T) {
+    let _ = std::hint::black_box(value);
+}
+
+/// [`read_values`] of one driver row: each non-null value decoded as its column type's Rust type.
+fn read_row<R>(row: &R) -> anyhow::Result<usize>
+where
+    R: sea_orm::sqlx::Row,
+    usize: sea_orm::sqlx::ColumnIndex<R>,
+    for<'r> i64: Decode<'r, R::Database>,
+    for<'r> i32: Decode<'r, R::Database>,
+    for<'r> f64: Decode<'r, R::Database>,
+    for<'r> Uuid: Decode<'r, R::Database>,
+    for<'r> String: Decode<'r, R::Database>,
+    for<'r> Vec<u8>: Decode<'r, R::Database>,
+{
+    let mut read = 0;
+    for i in 0..row.len() {
+        let value = row.try_get_raw(i)?;
+        if value.is_null() {
+            continue;
+        }
+        /// The Rust type a column's values are read as.
+        enum As {
+            I64,
+            I32,
+            F64,
+            Uuid,
+            Text,
+            Blob,
+        }
+        // PostgreSQL's type names, then SQLite's storage classes.
+        let kind = match value.type_info().name() {
             "INT8" | "INTEGER" => As::I64,
             "INT4" => As::I32,
             "FLOAT8" | "REAL" => As::F64,
@@ -169,67 +204,17 @@ fn read_values(rows: &[QueryResult]) -> anyhow::Result<usize> {
             "TEXT" | "VARCHAR" => As::Text,
             "BLOB" => As::Blob,
             other => bail!("read_values: no reader for the column type {other}"),
-        })
-    }
-    let mut read = 0;
-    for row in rows {
-        if let Some(row) = row.try_as_pg_row() {
-            for i in 0..row.len() {
-                let value = row.try_get_raw(i)?;
-                if value.is_null() {
-                    continue;
-                }
-                let kind = kind(value.type_info().name())?;
-                match kind {
-                    As::I64 => {
-                        let _ = std::hint::black_box(row.try_get_unchecked::<i64, _>(i)?);
-                    }
-                    As::I32 => {
-                        let _ = std::hint::black_box(row.try_get_unchecked::<i32, _>(i)?);
-                    }
-                    As::F64 => {
-                        let _ = std::hint::black_box(row.try_get_unchecked::<f64, _>(i)?);
-                    }
-                    As::Uuid => {
-                        let _ = std::hint::black_box(row.try_get_unchecked::<Uuid, _>(i)?);
-                    }
-                    As::Text => {
-                        let _ = std::hint::black_box(row.try_get_unchecked::<String, _>(i)?);
-                    }
-                    As::Blob => drop(std::hint::black_box(
-                        row.try_get_unchecked::<Vec<u8>, _>(i)?,
-                    )),
-                }
-                read += 1;
-            }
-        } else if let Some(row) = row.try_as_sqlite_row() {
-            for i in 0..row.len() {
-                let value = row.try_get_raw(i)?;
-                if value.is_null() {
-                    continue;
-                }
-                let kind = kind(value.type_info().name())?;
-                match kind {
-                    As::I64 | As::I32 => {
-                        {
-                            let _ = std::hint::black_box(row.try_get_unchecked::<i64, _>(i)?);
-                        };
-                    }
-                    As::F64 => {
-                        let _ = std::hint::black_box(row.try_get_unchecked::<f64, _>(i)?);
-                    }
-                    As::Text | As::Uuid => {
-                        {
-                            let _ = std::hint::black_box(row.try_get_unchecked::<String, _>(i)?);
-                        };
-                    }
-                    As::Blob => drop(std::hint::black_box(
-                        row.try_get_unchecked::<Vec<u8>, _>(i)?,
-                    )),
-                }
-                read += 1;
-            }
+        };
+        match kind {
+            As::I64 => Decode::decode(value).map(keep::<i64>),
+            As::I32 => Decode::decode(value).map(keep::<i32>),
+            As::F64 => Decode::decode(value).map(keep::<f64>),
+            As::Uuid => Decode::decode(value).map(keep::<Uuid>),
+            As::Text => Decode::decode(value).map(keep::<String>),
+            As::Blob => Decode::decode(value).map(keep::<Vec<u8>>),
         }
+        .map_err(|e| anyhow::anyhow!("read_values: {e}"))?;
+        read += 1;
     }
     Ok(read)
 }

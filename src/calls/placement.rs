@@ -35,12 +35,9 @@ pub const PLACE: &str = "call.place";
 /// Attempts a placement gets before the call fails.
 pub const MAX_ATTEMPTS: i32 = 5;
 
-/// The placement job of `call`, due now.
+/// The placement job of `call` (its contact's leg), due at its creation.
 pub fn place_job(call: &call::Model) -> NewJob {
-    NewJob::new(PLACE, json!({ "callId": call.id }))
-        .org(call.org_id)
-        .at(call.created_at)
-        .attempts(MAX_ATTEMPTS)
+    place_leg_job(call, CallLeg::Contact, call.created_at)
 }
 
 /// The placement job of `leg` of `call`, due at `at`.

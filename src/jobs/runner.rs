@@ -79,13 +79,8 @@ impl Runner {
                 let kinds = self.jobs.kinds();
                 let now = self.clock.now();
                 let owner = format!("{instance}/{}", Uuid::now_v7());
-                let claimed_jobs = match db::write_turn(&self.db).await {
-                    Ok(_turn) => {
-                        store::claim(&self.db, &kinds, free as u64, &owner, now, now + lease).await
-                    }
-                    Err(error) => Err(error),
-                };
-                match claimed_jobs {
+                let claim = store::claim(&self.db, &kinds, free as u64, &owner, now, now + lease);
+                match db::in_write_turn(&self.db, claim).await {
                     Ok(jobs) => {
                         claimed = jobs.len();
                         for job in jobs {
@@ -114,11 +109,7 @@ impl Runner {
                 let hours =
                     i64::try_from(self.config.job_retention_hours).unwrap_or(i64::MAX / 7200);
                 let before = self.clock.now() - Duration::hours(hours.min(24 * 365 * 100));
-                let swept = match db::write_turn(&self.db).await {
-                    Ok(_turn) => store::sweep(&self.db, before).await,
-                    Err(error) => Err(error),
-                };
-                match swept {
+                match db::in_write_turn(&self.db, store::sweep(&self.db, before)).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(deleted = n, "succeeded jobs swept"),
                     Err(error) => tracing::warn!(?error, "cannot sweep jobs"),
@@ -251,11 +242,8 @@ async fn work(handler: Arc<dyn Handler>, ctx: JobContext, lease: Duration) {
         tokio::select! {
             result = &mut run => break result,
             _ = renewals.tick() => {
-                let renewed = match db::write_turn(&db).await {
-                    Ok(_turn) => store::renew(&db, job.id, &owner, clock.now() + lease).await,
-                    Err(error) => Err(error),
-                };
-                match renewed {
+                let renew = store::renew(&db, job.id, &owner, clock.now() + lease);
+                match db::in_write_turn(&db, renew).await {
                     Ok(true) => {}
                     Ok(false) => {
                         tracing::warn!(job_id = %job.id, kind = %job.kind, "job lease lost; handler stopped");
@@ -272,49 +260,51 @@ async fn work(handler: Arc<dyn Handler>, ctx: JobContext, lease: Duration) {
     if matches!(result, Ok(Outcome::Done)) && ended_in_txn.load(Ordering::Relaxed) {
         return;
     }
-    let _turn = match db::write_turn(&db).await {
-        Ok(turn) => turn,
-        Err(error) => {
-            tracing::warn!(?error, job_id = %job.id, "cannot record the job's outcome; its lease will expire");
-            return;
+    // Read the time and write once the turn came.
+    let outcome = async {
+        let now = clock.now();
+        match result {
+            Ok(Outcome::Done) => {
+                store::end(&db, job.id, &owner, JobStatus::Succeeded, None, now).await
+            }
+            Ok(Outcome::Defer { at, payload }) => {
+                let how = Requeue {
+                    at,
+                    payload,
+                    ..Requeue::default()
+                };
+                store::requeue(&db, job.id, &owner, how, now).await
+            }
+            Err(JobError::Permanent(error)) => {
+                tracing::warn!(job_id = %job.id, kind = %job.kind, %error, "job failed");
+                store::end(&db, job.id, &owner, JobStatus::Failed, Some(&error), now).await
+            }
+            Err(JobError::Transient(error)) if job.attempts >= job.max_attempts => {
+                tracing::warn!(job_id = %job.id, kind = %job.kind, %error, attempts = job.attempts, "job failed after its last attempt");
+                store::end(&db, job.id, &owner, JobStatus::Failed, Some(&error), now).await
+            }
+            Err(JobError::Transient(error)) => {
+                let delay = store::backoff(
+                    job.attempts,
+                    Duration::milliseconds(
+                        i64::try_from(config.job_backoff_base_ms).unwrap_or(1_000),
+                    ),
+                    Duration::seconds(
+                        i64::try_from(config.job_backoff_max_seconds).unwrap_or(3_600),
+                    ),
+                );
+                tracing::info!(job_id = %job.id, kind = %job.kind, %error, retry_in_ms = delay.num_milliseconds(), "job will retry");
+                let how = Requeue {
+                    at: now + delay,
+                    counted: true,
+                    error: Some(error),
+                    payload: None,
+                };
+                store::requeue(&db, job.id, &owner, how, now).await
+            }
         }
     };
-    let now = clock.now();
-    let written = match result {
-        Ok(Outcome::Done) => store::end(&db, job.id, &owner, JobStatus::Succeeded, None, now).await,
-        Ok(Outcome::Defer { at, payload }) => {
-            let how = Requeue {
-                at,
-                payload,
-                ..Requeue::default()
-            };
-            store::requeue(&db, job.id, &owner, how, now).await
-        }
-        Err(JobError::Permanent(error)) => {
-            tracing::warn!(job_id = %job.id, kind = %job.kind, %error, "job failed");
-            store::end(&db, job.id, &owner, JobStatus::Failed, Some(&error), now).await
-        }
-        Err(JobError::Transient(error)) if job.attempts >= job.max_attempts => {
-            tracing::warn!(job_id = %job.id, kind = %job.kind, %error, attempts = job.attempts, "job failed after its last attempt");
-            store::end(&db, job.id, &owner, JobStatus::Failed, Some(&error), now).await
-        }
-        Err(JobError::Transient(error)) => {
-            let delay = store::backoff(
-                job.attempts,
-                Duration::milliseconds(i64::try_from(config.job_backoff_base_ms).unwrap_or(1_000)),
-                Duration::seconds(i64::try_from(config.job_backoff_max_seconds).unwrap_or(3_600)),
-            );
-            tracing::info!(job_id = %job.id, kind = %job.kind, %error, retry_in_ms = delay.num_milliseconds(), "job will retry");
-            let how = Requeue {
-                at: now + delay,
-                counted: true,
-                error: Some(error),
-                payload: None,
-            };
-            store::requeue(&db, job.id, &owner, how, now).await
-        }
-    };
-    if let Err(error) = written {
+    if let Err(error) = db::in_write_turn(&db, outcome).await {
         tracing::warn!(?error, job_id = %job.id, "cannot record the job's outcome; its lease will expire");
     }
 }

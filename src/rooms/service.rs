@@ -7,7 +7,8 @@
 //! connected participant leaves, the room remembers since when it is empty and a `room.empty` job
 //! completes it after the grace period (`--room-empty-grace-seconds`) if nobody joined meanwhile.
 //! A user may terminate a scheduled or open room (its creator or a TEAM_LEAD); the provider may
-//! fail it, and a recording, by reporting so on a channel's ingest endpoint ([`report`]). Completed, terminated and failed rooms are over: nobody joins again.
+//! fail it, and a recording, by reporting so on a channel's ingest endpoint ([`report`]).
+//! Completed, terminated and failed rooms are over: nobody joins again.
 //!
 //! Joining connects a participant (a user as themselves, or a contact on whose behalf an agent
 //! asks) and returns the provider's credentials: a token signed with the room's secret, valid for
@@ -921,31 +922,8 @@ pub async fn terminate(
     Ok(ended)
 }
 
-/// Fails a scheduled or open room of `org_id` with `reason`: the provider path (a carrier bridge
-/// reporting that the room broke) calls this. Everyone is disconnected; no recording is made.
-/// Returns `None` when there is no such room or it is already over.
-pub async fn fail(
-    db: &DatabaseConnection,
-    org_id: Uuid,
-    room_id: Uuid,
-    reason: &str,
-    now: DateTime<Utc>,
-) -> AppResult<Option<room::Model>> {
-    let txn = db::begin_write(db).await?;
-    let Some(current) = tenancy::by_id::<room::Entity>(org_id, room_id)
-        .lock_exclusive()
-        .one(&txn)
-        .await?
-        .filter(|r| !ended(state_of(r)))
-    else {
-        return Ok(None);
-    };
-    let failed = fail_in(&txn, current, reason, now).await?;
-    txn.commit().await?;
-    Ok(Some(failed))
-}
-
-/// Fails `current` (not over) with `reason` inside `txn`.
+/// Fails `current` (not over) with `reason` inside `txn`: everyone is disconnected; no
+/// recording is made.
 async fn fail_in<C: ConnectionTrait>(
     txn: &C,
     current: room::Model,
@@ -991,7 +969,7 @@ pub struct RoomReported {
 }
 
 /// Applies a provider's room report for organization `org_id` in one transaction: a room that
-/// is not over yet fails with the reason (as [`fail`]: everyone disconnected, no recording); a
+/// is not over yet fails with the reason (everyone disconnected, no recording); a
 /// recording still processing fails (`ROOM_RECORDING_FAILED`). A room that is over already, or a
 /// recording that is done already, is left as it is (`ignored` says why). No such room or
 /// recording in the organization: `NotFound`.

@@ -515,6 +515,24 @@ async fn recorded(app: &TestApp, id: &Value, attempts: i64) -> Value {
     }
 }
 
+/// The deliveries' event sequences increase, and each request carries the Standard Webhooks
+/// signature of its body under `secret`.
+fn assert_in_order_and_signed(requests: &[(HeaderMap, Bytes)], bodies: &[Value], secret: &str) {
+    let sequences: Vec<i64> = bodies
+        .iter()
+        .map(|b| b["data"]["sequence"].as_i64().unwrap())
+        .collect();
+    assert!(sequences.windows(2).all(|w| w[0] < w[1]), "{sequences:?}");
+    for (headers, body) in requests {
+        let header = |name: &str| headers.get(name).unwrap().to_str().unwrap().to_string();
+        let timestamp: i64 = header("webhook-timestamp").parse().unwrap();
+        assert_eq!(
+            header("webhook-signature"),
+            switchboard::webhooks::signing::sign(secret, &header("webhook-id"), timestamp, body)
+        );
+    }
+}
+
 const SUBSCRIPTION_STATE: &str = "query($id: ID!) { webhookSubscription(id: $id) { enabled disabledReason deliveries { nodes { eventType status attemptCount lastStatusCode attempts { statusCode } } } } }";
 
 #[tokio::test]
@@ -555,19 +573,7 @@ async fn committed_events_reach_their_subscriptions_signed_in_order_and_only_tho
     assert_eq!(body["data"]["subject"]["type"], "Contact");
     assert_eq!(body["data"]["actorId"], app.org.owner_id);
     assert_eq!(body["data"]["organizationId"], app.org.org_id);
-    let sequences: Vec<i64> = bodies
-        .iter()
-        .map(|b| b["data"]["sequence"].as_i64().unwrap())
-        .collect();
-    assert!(sequences.windows(2).all(|w| w[0] < w[1]), "{sequences:?}");
-    for (headers, body) in &requests {
-        let header = |name: &str| headers.get(name).unwrap().to_str().unwrap().to_string();
-        let timestamp: i64 = header("webhook-timestamp").parse().unwrap();
-        assert_eq!(
-            header("webhook-signature"),
-            switchboard::webhooks::signing::sign(&secret, &header("webhook-id"), timestamp, body)
-        );
-    }
+    assert_in_order_and_signed(&requests, &bodies, &secret);
     let state = recorded(&app, &id, 3).await;
     let deliveries = state["webhookSubscription"]["deliveries"]["nodes"]
         .as_array()
@@ -833,19 +839,7 @@ async fn call_campaign_receiver_and_room_events_reach_a_subscription_signed_and_
         "{finished}"
     );
     assert_eq!(bodies[2]["data"]["subject"]["type"], "CallCampaign");
-    let sequences: Vec<i64> = bodies
-        .iter()
-        .map(|b| b["data"]["sequence"].as_i64().unwrap())
-        .collect();
-    assert!(sequences.windows(2).all(|w| w[0] < w[1]), "{sequences:?}");
-    for (headers, body) in &requests {
-        let header = |name: &str| headers.get(name).unwrap().to_str().unwrap().to_string();
-        let timestamp: i64 = header("webhook-timestamp").parse().unwrap();
-        assert_eq!(
-            header("webhook-signature"),
-            switchboard::webhooks::signing::sign(&secret, &header("webhook-id"), timestamp, body)
-        );
-    }
+    assert_in_order_and_signed(&requests, &bodies, &secret);
     let state = recorded(&app, &id, 5).await;
     assert!(
         state["webhookSubscription"]["deliveries"]["nodes"]

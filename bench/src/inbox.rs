@@ -342,12 +342,16 @@ impl World {
     }
 }
 
-async fn insert_chunks<E, A, C>(conn: &C, rows: Vec<A>, columns: usize) -> anyhow::Result<()>
+/// Inserts `rows` in multi-row statements sized to the entity's column count (a count written
+/// by hand went stale when migrations added columns, and SQLite refused the statements).
+async fn insert_chunks<E, A, C>(conn: &C, rows: Vec<A>) -> anyhow::Result<()>
 where
     E: EntityTrait,
     A: sea_orm::ActiveModelTrait<Entity = E> + Clone,
     C: ConnectionTrait,
 {
+    use sea_orm::Iterable;
+    let columns = E::Column::iter().count();
     for chunk in rows.chunks(rows_per_insert(columns)) {
         E::insert_many(chunk.to_vec())
             .exec_without_returning(conn)
@@ -487,7 +491,7 @@ pub async fn seed(
         rows.push(model);
         contacts.push((id, phone));
     }
-    insert_chunks(&txn, rows, 26).await?;
+    insert_chunks(&txn, rows).await?;
     txn.commit().await.context("cannot commit the contacts")?;
 
     let origin = Utc
@@ -526,10 +530,10 @@ pub async fn seed(
         }
         messages_total += message_rows.len();
         let txn = switchboard::db::begin_write(db).await.map_err(app_error)?;
-        insert_chunks(&txn, conversation_rows, 36).await?;
-        insert_chunks(&txn, message_rows, 24).await?;
-        insert_chunks(&txn, tag_rows, 4).await?;
-        insert_chunks(&txn, read_rows, 5).await?;
+        insert_chunks(&txn, conversation_rows).await?;
+        insert_chunks(&txn, message_rows).await?;
+        insert_chunks(&txn, tag_rows).await?;
+        insert_chunks(&txn, read_rows).await?;
         txn.commit()
             .await
             .context("cannot commit the conversations")?;

@@ -2,7 +2,7 @@
 //! facts, and runs the aggregation in SQL (one statement for every metric of the request, plus one
 //! per level of percentiles when asked).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Offset, TimeZone, Utc};
@@ -336,10 +336,19 @@ pub fn buckets(
             granularity.name()
         ))
     };
-    let mut out = Vec::new();
+    // Sized up front: growing a vector of a few hundred buckets step by step costs more than
+    // the rest of this function (each step is a larger allocation).
+    let span_ms = (end - start).num_milliseconds().max(0);
+    let estimate = match granularity {
+        Granularity::Hour => ceil_div(span_ms, HOUR_MS),
+        Granularity::Day => span_ms / DAY_MS + 2,
+        Granularity::Week => span_ms / (7 * DAY_MS) + 2,
+        Granularity::Month => span_ms / (28 * DAY_MS) + 2,
+    };
+    let mut out = Vec::with_capacity(usize::try_from(estimate).unwrap_or(0).min(max));
     match granularity {
         Granularity::Hour => {
-            let hours = ceil_div((end - start).num_milliseconds(), HOUR_MS);
+            let hours = ceil_div(span_ms, HOUR_MS);
             if hours as usize > max {
                 return Err(too_many());
             }
@@ -504,7 +513,55 @@ impl Table {
 /// The time series' bucket of a row, as a key the buckets are matched by.
 struct BucketExpr {
     sql: String,
-    keys: HashMap<i64, usize>,
+    keys: BucketKeys,
+}
+
+/// The buckets' keys, in bucket order and increasing. Consecutive keys (hours, days, weeks and
+/// months all are) are kept as a range: a row's bucket is then found by subtraction, with no
+/// list to allocate or hash.
+struct BucketKeys {
+    first: i64,
+    len: usize,
+    /// The keys when they are not consecutive (searched by bisection); empty when they are.
+    list: Vec<i64>,
+}
+
+impl BucketKeys {
+    fn range(first: i64, len: usize) -> Self {
+        Self {
+            first,
+            len,
+            list: Vec::new(),
+        }
+    }
+
+    fn of(keys: Vec<i64>) -> Self {
+        let first = keys.first().copied().unwrap_or(0);
+        let consecutive = keys
+            .iter()
+            .enumerate()
+            .all(|(i, &k)| i64::try_from(i).is_ok_and(|i| k == first + i));
+        if consecutive {
+            Self::range(first, keys.len())
+        } else {
+            Self {
+                first,
+                len: keys.len(),
+                list: keys,
+            }
+        }
+    }
+
+    /// The index of the bucket whose key is `key`.
+    fn index(&self, key: i64) -> Option<usize> {
+        if self.list.is_empty() {
+            usize::try_from(key - self.first)
+                .ok()
+                .filter(|&i| i < self.len)
+        } else {
+            self.list.binary_search(&key).ok()
+        }
+    }
 }
 
 fn bucket_expr(
@@ -540,20 +597,22 @@ fn bucket_expr(
             .signed_duration_since(NaiveDate::default())
             .num_days()
     };
-    let (sql, keys): (String, Vec<i64>) = match granularity {
+    let (sql, keys) = match granularity {
         Granularity::Hour => (
             format!("({t} - {}) / {}", start.timestamp_millis() / u, HOUR_MS / u),
-            (0..list.len() as i64).collect(),
+            BucketKeys::range(0, list.len()),
         ),
         Granularity::Day => (
             format!("{} / {}", local(), DAY_MS / u),
-            list.iter().map(|b| epoch_day(b.0)).collect(),
+            BucketKeys::of(list.iter().map(|b| epoch_day(b.0)).collect()),
         ),
         Granularity::Week => (
             format!("({} / {} - 4) / 7", local(), DAY_MS / u),
-            list.iter()
-                .map(|b| (epoch_day(b.0) - 4).div_euclid(7))
-                .collect(),
+            BucketKeys::of(
+                list.iter()
+                    .map(|b| (epoch_day(b.0) - 4).div_euclid(7))
+                    .collect(),
+            ),
         ),
         Granularity::Month => {
             let mut sql = String::from("CASE");
@@ -568,13 +627,10 @@ fn bucket_expr(
             if list.len() <= 1 {
                 sql = "0".into();
             }
-            (sql, (0..list.len() as i64).collect())
+            (sql, BucketKeys::range(0, list.len()))
         }
     };
-    BucketExpr {
-        sql,
-        keys: keys.into_iter().enumerate().map(|(i, k)| (k, i)).collect(),
-    }
+    BucketExpr { sql, keys }
 }
 
 /// What every statement of a request shares.
@@ -753,8 +809,8 @@ impl Plan<'_> {
         let index = match bucket {
             Some(b) => {
                 let key: i64 = row.try_get_by_index(1)?;
-                match b.keys.get(&key) {
-                    Some(&i) => Some(i),
+                match b.keys.index(key) {
+                    Some(i) => Some(i),
                     None => return Ok(None),
                 }
             }
@@ -1168,10 +1224,16 @@ pub async fn run<C: ConnectionTrait>(
         } else if grouped {
             totals.extend(rows.iter().cloned());
         }
-        if grouped {
-            grouped_rows.extend(rows);
+        // Moved rather than copied when nothing came before (the usual case: one table).
+        let into = if grouped {
+            &mut grouped_rows
         } else {
-            totals.extend(rows);
+            &mut totals
+        };
+        if into.is_empty() {
+            *into = rows;
+        } else {
+            into.extend(rows);
         }
     }
     let percentile_metrics: Vec<&str> = defs
@@ -1199,26 +1261,37 @@ pub async fn run<C: ConnectionTrait>(
         let live = def.kind == Kind::OpenNow;
         let key = if live { "" } else { def.id };
         let series_len = if live { 0 } else { plan.buckets.len() };
+        // The buckets, empty, to merge rows into (built once: the result's own vectors).
+        let empty_series = || {
+            plan.buckets[..series_len]
+                .iter()
+                .map(|&(start, end)| Bucket {
+                    start,
+                    end,
+                    values: Values::default(),
+                })
+                .collect::<Vec<_>>()
+        };
         let mut values = Values::default();
-        let mut series = vec![Values::default(); series_len];
-        let mut groups: BTreeMap<Vec<Option<DimValue>>, (Values, Vec<Values>)> = BTreeMap::new();
+        let mut series = empty_series();
+        let mut groups: BTreeMap<Vec<Option<DimValue>>, (Values, Vec<Bucket>)> = BTreeMap::new();
         for (_, index, _, v) in totals.iter().filter(|r| r.0 == key) {
             values.merge(v);
             if let Some(i) = index
                 && let Some(b) = series.get_mut(*i)
             {
-                b.merge(v);
+                b.values.merge(v);
             }
         }
         for (_, index, keys, v) in grouped_rows.iter().filter(|r| r.0 == key) {
             let entry = groups
                 .entry(keys.clone())
-                .or_insert_with(|| (Values::default(), vec![Values::default(); series_len]));
+                .or_insert_with(|| (Values::default(), empty_series()));
             entry.0.merge(v);
             if let Some(i) = index
                 && let Some(b) = entry.1.get_mut(*i)
             {
-                b.merge(v);
+                b.values.merge(v);
             }
         }
         for (metric, index, keys, p50, p90) in &percentiles {
@@ -1227,28 +1300,24 @@ pub async fn run<C: ConnectionTrait>(
             }
             let target = match (index, keys.is_empty() || q.group_by.is_empty()) {
                 (None, true) => Some(&mut values),
-                (Some(i), true) => series.get_mut(*i),
+                (Some(i), true) => series.get_mut(*i).map(|b| &mut b.values),
                 (None, false) => groups.get_mut(keys).map(|g| &mut g.0),
-                (Some(i), false) => groups.get_mut(keys).and_then(|g| g.1.get_mut(*i)),
+                (Some(i), false) => groups
+                    .get_mut(keys)
+                    .and_then(|g| g.1.get_mut(*i))
+                    .map(|b| &mut b.values),
             };
             if let Some(t) = target {
                 t.p50 = *p50;
                 t.p90 = *p90;
             }
         }
-        let to_series = |values: Vec<Values>| {
-            plan.buckets
-                .iter()
-                .zip(values)
-                .map(|(&(start, end), values)| Bucket { start, end, values })
-                .collect::<Vec<_>>()
-        };
         let mut groups: Vec<Group> = groups
             .into_iter()
             .map(|(keys, (values, s))| Group {
                 keys: q.group_by.iter().copied().zip(keys).collect(),
                 values,
-                series: to_series(s),
+                series: s,
             })
             .collect();
         groups.sort_by_key(|g| std::cmp::Reverse(g.values.count));
@@ -1260,7 +1329,7 @@ pub async fn run<C: ConnectionTrait>(
             timezone: tz,
             granularity: if live { None } else { q.granularity },
             values,
-            series: to_series(series),
+            series,
             groups,
             source: if live {
                 Source::Live

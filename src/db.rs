@@ -79,6 +79,12 @@ pub async fn refresh_statistics(db: &DatabaseConnection) -> Result<(), sea_orm::
     if db.get_database_backend() != DbBackend::Sqlite {
         return Ok(());
     }
+    // In this process's turn to write (ANALYZE writes its tables at the end): outside the turns
+    // it met a long write transaction (a bulk seed) in SQLite's busy handler and one of the two
+    // failed with "database is locked".
+    let _turn = write_turn(db)
+        .await
+        .map_err(|e| sea_orm::DbErr::Custom(format!("{e:?}")))?;
     // One connection throughout: the pragma is per connection.
     let txn = db.begin().await?;
     txn.execute_unprepared("PRAGMA analysis_limit = 1000")

@@ -273,9 +273,9 @@ pub struct Config {
     )]
     pub room_empty_grace_seconds: u64,
 
-    /// Seconds between presence heartbeats: each instance renews the expiry of the connections
-    /// it holds, then sweeps expired connections (of instances that stopped) and users whose
-    /// grace period is over. 0 turns both off.
+    /// Seconds between presence heartbeats: each instance renews its own record (one row, which
+    /// keeps all the connections it holds), then sweeps the connections of expired instances
+    /// (instances that stopped) and users whose grace period is over. 0 turns both off.
     #[arg(
         long,
         env = "SWITCHBOARD_PRESENCE_HEARTBEAT_SECONDS",
@@ -283,9 +283,9 @@ pub struct Config {
     )]
     pub presence_heartbeat_seconds: u64,
 
-    /// Seconds a connection's record lives without renewal: longer than the heartbeat, so the
-    /// connections of a live instance never expire, and how long a crashed instance's users may
-    /// stay online (plus the grace period).
+    /// Seconds an instance's record (and with it the records of the connections it holds) lives
+    /// without renewal: longer than the heartbeat, so the connections of a live instance never
+    /// expire, and how long a crashed instance's users may stay online (plus the grace period).
     #[arg(
         long,
         env = "SWITCHBOARD_PRESENCE_CONNECTION_TTL_SECONDS",

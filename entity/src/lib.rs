@@ -35,6 +35,7 @@ pub mod metric_rollup;
 pub mod note;
 pub mod organization;
 pub mod presence_connection;
+pub mod presence_instance;
 pub mod queue;
 pub mod queue_member;
 pub mod room;

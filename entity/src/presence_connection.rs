@@ -1,8 +1,8 @@
 use sea_orm::entity::prelude::*;
 
-/// A websocket connection of a user held by a server instance. The instance renews
-/// `expires_at` while the connection lives and deletes the row when it ends; the rows of an
-/// instance that stopped renewing (it crashed) expire and are swept by any instance.
+/// A websocket connection of a user held by a server instance, deleted when it ends. It lives as
+/// long as its instance's row in `presence_instances`: the connections of an instance that
+/// stopped renewing that row (it crashed) expire with it and are swept by any instance.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "presence_connections")]
 pub struct Model {
@@ -15,7 +15,6 @@ pub struct Model {
     /// The server instance holding the connection (random per process).
     pub instance_id: Uuid,
     pub connected_at: DateTimeUtc,
-    pub expires_at: DateTimeUtc,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

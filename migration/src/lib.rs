@@ -30,6 +30,7 @@ mod m20261127_000024_online_since;
 mod m20261127_000025_routing_waiting;
 mod m20261127_000026_contacts_org_id;
 mod m20261128_000027_call_agent_leg;
+mod m20261129_000028_presence_instances;
 
 pub use m20261123_000010_search::{CONTACT_SEPARATOR, FOLD_FROM, FOLD_TO};
 
@@ -67,6 +68,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000025_routing_waiting::Migration),
             Box::new(m20261127_000026_contacts_org_id::Migration),
             Box::new(m20261128_000027_call_agent_leg::Migration),
+            Box::new(m20261129_000028_presence_instances::Migration),
         ]
     }
 }

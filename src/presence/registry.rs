@@ -1,13 +1,14 @@
 //! The websocket connections of this instance: a count per API token (the per-token cap) and,
-//! for presence, a record of each authenticated connection in the database that the instance
-//! renews every heartbeat and removes when the connection ends.
+//! for presence, a record of each authenticated connection in the database, removed when the
+//! connection ends and living as long as the instance's own record, which the instance renews
+//! every heartbeat (one row, whatever the number of connections).
 //!
 //! A connection holds a [`Lease`] for its whole life; dropping it, however the connection
 //! ended (client close, server close, slow consumer, error, task cancelled), frees its place under
 //! the cap at once and removes its record. The cap is per instance: a token may hold up to the
 //! cap on each instance it reaches.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Duration, Utc};
@@ -41,6 +42,9 @@ impl ConnectionLimit {
 struct Inner {
     per_token: HashMap<Uuid, usize>,
     live: HashMap<Uuid, Connection>,
+    /// Live connections whose record could not be written (a database failure): the next
+    /// heartbeat writes them.
+    unrecorded: HashSet<Uuid>,
 }
 
 /// This instance's websocket connections.
@@ -124,6 +128,7 @@ impl Registry {
         }
         if let Some(id) = connection {
             inner.live.remove(&id);
+            inner.unrecorded.remove(&id);
         }
     }
 
@@ -135,23 +140,38 @@ impl Registry {
         }
     }
 
-    /// Renews the records of this instance's connections (re-recording any that a sweep removed
-    /// because the instance was stalled past their expiry), then sweeps expired connections and
-    /// users whose grace period is over.
+    /// Renews this instance's record, and with it its connections' (recording any connection
+    /// whose record is missing: a sweep removed them because the instance was stalled past its
+    /// expiry, or writing it failed), then sweeps expired instances and users whose grace
+    /// period is over.
     pub async fn heartbeat(&self, now: DateTime<Utc>) -> AppResult<service::Swept> {
-        let live: Vec<Connection> = self.inner().live.values().copied().collect();
-        if !live.is_empty() {
+        if !self.inner().live.is_empty() {
             let renewed = service::renew(&self.db, self.instance_id, now, self.ttl).await?;
-            if renewed < live.len() as u64 {
+            let missing: Vec<Connection> = if renewed {
+                let inner = self.inner();
+                inner
+                    .unrecorded
+                    .iter()
+                    .filter_map(|id| inner.live.get(id).copied())
+                    .collect()
+            } else {
                 let recorded = service::connection_ids(&self.db, self.instance_id).await?;
-                for connection in live.iter().filter(|c| !recorded.contains(&c.id)) {
-                    if !self.inner().live.contains_key(&connection.id) {
-                        continue;
-                    }
-                    if service::connect(&self.db, connection, now, self.ttl).await? {
-                        self.bus.poke();
-                    }
+                let inner = self.inner();
+                inner
+                    .live
+                    .values()
+                    .filter(|c| !recorded.contains(&c.id))
+                    .copied()
+                    .collect()
+            };
+            for connection in missing {
+                if !self.inner().live.contains_key(&connection.id) {
+                    continue;
                 }
+                if service::connect(&self.db, &connection, now, self.ttl).await? {
+                    self.bus.poke();
+                }
+                self.inner().unrecorded.remove(&connection.id);
             }
         }
         let swept = service::sweep(&self.db, now, self.grace).await?;
@@ -164,7 +184,11 @@ impl Registry {
     /// Ends the records of every connection this instance holds (on shutdown): their users go
     /// offline after the grace period unless they connect elsewhere.
     pub async fn release_all(&self) {
-        let live = self.inner().live.drain().count();
+        let live = {
+            let mut inner = self.inner();
+            inner.unrecorded.clear();
+            inner.live.drain().count()
+        };
         if live == 0 {
             return;
         }
@@ -199,13 +223,25 @@ impl Lease {
             instance_id: registry.instance_id,
         };
         self.connection = Some(connection.id);
-        match service::connect(&registry.db, &connection, Utc::now(), registry.ttl).await {
-            Ok(true) => registry.bus.poke(),
-            Ok(false) => {}
-            Err(error) => tracing::warn!(?error, "cannot record a connection"),
+        let recorded =
+            match service::connect(&registry.db, &connection, Utc::now(), registry.ttl).await {
+                Ok(true) => {
+                    registry.bus.poke();
+                    true
+                }
+                Ok(false) => true,
+                Err(error) => {
+                    tracing::warn!(?error, "cannot record a connection");
+                    false
+                }
+            };
+        // Known to the heartbeat only once recorded (or failed), so it never records it a
+        // second time.
+        let mut inner = registry.inner();
+        inner.live.insert(connection.id, connection);
+        if !recorded {
+            inner.unrecorded.insert(connection.id);
         }
-        // Known to the heartbeat only once recorded, so it never records it a second time.
-        registry.inner().live.insert(connection.id, connection);
     }
 }
 

@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::sea_query::{Expr, Query};
+use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
     IntoActiveModel, PaginatorTrait, QueryFilter, QuerySelect, Set,
@@ -31,7 +31,7 @@ use crate::graphql::relay::{Page, PageArgs, Sort, SortDirection, SortValue, Tota
 use crate::tenancy::{self, OrgScoped};
 use crate::validate::Errors;
 
-use entity::{presence_connection, team_member, user, user_presence};
+use entity::{presence_connection, presence_instance, team_member, user, user_presence};
 
 /// The event type of every presence change.
 pub const PRESENCE_CHANGED: &str = "PRESENCE_CHANGED";
@@ -358,9 +358,40 @@ async fn record_change<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Records a new connection that expires at `now + ttl` unless renewed; the user goes online
-/// if they were offline (and a pending offline is cancelled). Returns whether the user went
-/// online (an event was written).
+/// Extends the expiry of `instance_id` to `expires_at` (never shortening it), recording the
+/// instance when it has no row.
+async fn hold_instance<C: ConnectionTrait>(
+    conn: &C,
+    instance_id: Uuid,
+    expires_at: DateTime<Utc>,
+) -> AppResult<()> {
+    presence_instance::Entity::insert(presence_instance::ActiveModel {
+        id: Set(instance_id),
+        expires_at: Set(expires_at),
+    })
+    .on_conflict(
+        OnConflict::column(presence_instance::Column::Id)
+            .update_column(presence_instance::Column::ExpiresAt)
+            .action_and_where(sea_orm::sea_query::ExprTrait::lt(
+                Expr::col((
+                    presence_instance::Entity,
+                    presence_instance::Column::ExpiresAt,
+                )),
+                Expr::col((
+                    sea_orm::sea_query::Alias::new("excluded"),
+                    presence_instance::Column::ExpiresAt,
+                )),
+            ))
+            .to_owned(),
+    )
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records a new connection, held by its instance until `now + ttl` at least (the instance's
+/// heartbeat renews that); the user goes online if they were offline (and a pending offline is
+/// cancelled). Returns whether the user went online (an event was written).
 pub async fn connect(
     db: &DatabaseConnection,
     connection: &Connection,
@@ -368,6 +399,9 @@ pub async fn connect(
     ttl: Duration,
 ) -> AppResult<bool> {
     let txn = db::begin_write(db).await?;
+    // The instance first: a sweep ending that instance's connections (PostgreSQL: it locks the
+    // instance's row) then either ran before (and this records it again) or waits for this.
+    hold_instance(&*txn, connection.instance_id, now + ttl).await?;
     presence_connection::ActiveModel {
         id: Set(connection.id),
         org_id: Set(connection.org_id),
@@ -375,7 +409,6 @@ pub async fn connect(
         token_id: Set(connection.token_id),
         instance_id: Set(connection.instance_id),
         connected_at: Set(now),
-        expires_at: Set(now + ttl),
     }
     .insert(&txn)
     .await?;
@@ -451,6 +484,9 @@ pub async fn disconnect_instance(
         .filter(presence_connection::Column::InstanceId.eq(instance_id))
         .exec(&txn)
         .await?;
+    presence_instance::Entity::delete_by_id(instance_id)
+        .exec(&txn)
+        .await?;
     let mut offline = 0;
     for (org_id, user_id) in users {
         if last_one_ended(&txn, org_id, user_id, now, grace).await? {
@@ -505,38 +541,44 @@ async fn last_one_ended(
     Ok(went_offline)
 }
 
-/// Extends to `now + ttl` the expiry of the connections `instance_id` holds and records that
-/// their users were seen; returns the connections renewed.
+/// Extends to `now + ttl` the expiry of `instance_id`, and with it of every connection it holds
+/// (one row written whatever their number), and records that their users were seen. Returns
+/// whether the instance still had its row: when it had not (it was stalled past its expiry and
+/// another instance's sweep ended its connections), the row is recorded again and the caller
+/// records its connections again.
 pub async fn renew(
     db: &DatabaseConnection,
     instance_id: Uuid,
     now: DateTime<Utc>,
     ttl: Duration,
-) -> AppResult<u64> {
-    let renewed = presence_connection::Entity::update_many()
-        .col_expr(
-            presence_connection::Column::ExpiresAt,
-            Expr::value(now + ttl),
-        )
-        .filter(presence_connection::Column::InstanceId.eq(instance_id))
-        .exec(db)
+) -> AppResult<bool> {
+    let txn = db::begin_write(db).await?;
+    let renewed = presence_instance::Entity::update_many()
+        .col_expr(presence_instance::Column::ExpiresAt, Expr::value(now + ttl))
+        .filter(presence_instance::Column::Id.eq(instance_id))
+        .exec(&txn)
         .await?
-        .rows_affected;
-    if renewed > 0 {
+        .rows_affected
+        > 0;
+    if renewed {
         user_presence::Entity::update_many()
             .col_expr(user_presence::Column::LastSeen, Expr::value(Some(now)))
             .filter(
                 user_presence::Column::UserId.in_subquery(
                     Query::select()
+                        .distinct()
                         .column(presence_connection::Column::UserId)
                         .from(presence_connection::Entity)
                         .and_where(presence_connection::Column::InstanceId.eq(instance_id))
                         .to_owned(),
                 ),
             )
-            .exec(db)
+            .exec(&txn)
             .await?;
+    } else {
+        hold_instance(&*txn, instance_id, now + ttl).await?;
     }
+    txn.commit().await?;
     Ok(renewed)
 }
 
@@ -578,8 +620,8 @@ fn online_without_connection() -> sea_orm::Select<user_presence::Entity> {
         )
 }
 
-/// Removes connections that expired by `now` (their instance stopped renewing them: each counts
-/// as ended at its expiry) and takes offline every user whose last connection ended more than
+/// Removes the connections of instances that expired by `now` (they stopped renewing: each
+/// connection counts as ended at its instance's expiry) and takes offline every user whose last connection ended more than
 /// `grace` before `now`. Any instance may run it at any time; it only reads when there is
 /// nothing to do.
 pub async fn sweep(
@@ -587,10 +629,10 @@ pub async fn sweep(
     now: DateTime<Utc>,
     grace: Duration,
 ) -> AppResult<Swept> {
-    let expired_exists = presence_connection::Entity::find()
+    let expired_exists = presence_instance::Entity::find()
         .select_only()
-        .column(presence_connection::Column::Id)
-        .filter(presence_connection::Column::ExpiresAt.lte(now))
+        .column(presence_instance::Column::Id)
+        .filter(presence_instance::Column::ExpiresAt.lte(now))
         .into_tuple::<Uuid>()
         .one(db)
         .await?
@@ -611,24 +653,52 @@ pub async fn sweep(
         return Ok(Swept::default());
     }
     let txn = db::begin_write(db).await?;
-    let expired: Vec<(Uuid, DateTime<Utc>)> = presence_connection::Entity::find()
+    // Locked (PostgreSQL) so that an instance recording a connection meanwhile waits, then
+    // records its row again: its new connection is never ended with the old ones.
+    let instances: Vec<(Uuid, DateTime<Utc>)> = presence_instance::Entity::find()
         .select_only()
-        .column(presence_connection::Column::UserId)
-        .column(presence_connection::Column::ExpiresAt)
-        .filter(presence_connection::Column::ExpiresAt.lte(now))
+        .column(presence_instance::Column::Id)
+        .column(presence_instance::Column::ExpiresAt)
+        .filter(presence_instance::Column::ExpiresAt.lte(now))
+        .lock_exclusive()
         .into_tuple()
         .all(&txn)
         .await?;
+    let expiry: HashMap<Uuid, DateTime<Utc>> = instances.iter().copied().collect();
+    let ids: Vec<Uuid> = instances.iter().map(|(id, _)| *id).collect();
+    let expired: Vec<(Uuid, Uuid)> = if ids.is_empty() {
+        Vec::new()
+    } else {
+        presence_connection::Entity::find()
+            .select_only()
+            .column(presence_connection::Column::UserId)
+            .column(presence_connection::Column::InstanceId)
+            .filter(presence_connection::Column::InstanceId.is_in(ids.clone()))
+            .into_tuple()
+            .all(&*txn)
+            .await?
+    };
+    // Each connection ended when its instance expired; a user's last one counts.
     let mut ended: HashMap<Uuid, DateTime<Utc>> = HashMap::new();
-    for (user_id, expires_at) in expired {
+    for (user_id, instance_id) in expired {
+        let Some(&expires_at) = expiry.get(&instance_id) else {
+            continue;
+        };
         let at = ended.entry(user_id).or_insert(expires_at);
         *at = (*at).max(expires_at);
     }
-    let removed = presence_connection::Entity::delete_many()
-        .filter(presence_connection::Column::ExpiresAt.lte(now))
-        .exec(&txn)
-        .await?
-        .rows_affected;
+    let mut removed = 0;
+    if !ids.is_empty() {
+        removed = presence_connection::Entity::delete_many()
+            .filter(presence_connection::Column::InstanceId.is_in(ids.clone()))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        presence_instance::Entity::delete_many()
+            .filter(presence_instance::Column::Id.is_in(ids))
+            .exec(&txn)
+            .await?;
+    }
     let mut offline = 0;
     for current in online_without_connection().all(&txn).await? {
         let offline_at = current

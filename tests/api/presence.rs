@@ -383,6 +383,52 @@ async fn the_connections_of_a_crashed_instance_expire_and_a_live_instance_keeps_
 }
 
 #[tokio::test]
+async fn the_heartbeat_renews_one_instance_record_that_keeps_all_its_connections() {
+    let app = app().await;
+    let (agent, token) = app.user_with_token("ann@acme.test", &["AGENT"]).await;
+    let _first = connected(&app, &token).await;
+    let _second = connected_by_header(&app, &token).await;
+    recorded_connections(&app, 2).await;
+    assert_eq!(app.count("presence_instances").await, 1);
+    let ttl = chrono::Duration::seconds(app.state.config.presence_connection_ttl_seconds as i64);
+    let grace = app.state.presence.grace();
+    let start = chrono::Utc::now();
+
+    // Renewed a minute on: both connections now live until a minute past their first expiry.
+    let minute = chrono::Duration::minutes(1);
+    heartbeat_at(&app, minute).await;
+    assert_eq!(app.count("presence_instances").await, 1);
+    let swept = service::sweep(
+        &app.state.db,
+        start + ttl + chrono::Duration::seconds(5),
+        grace,
+    )
+    .await
+    .map_err(|e| e.public_message())
+    .unwrap();
+    assert_eq!(swept, service::Swept::default());
+    recorded_connections(&app, 2).await;
+    assert_eq!(connection_status(&app, &agent).await, "ONLINE");
+
+    // Past the renewed expiry (the instance stalled): both end with it, and the grace after.
+    let late = chrono::Utc::now() + minute + ttl + grace + chrono::Duration::seconds(1);
+    let swept = service::sweep(&app.state.db, late, grace)
+        .await
+        .map_err(|e| e.public_message())
+        .unwrap();
+    assert_eq!((swept.expired, swept.offline), (2, 1));
+    recorded_connections(&app, 0).await;
+    assert_eq!(app.count("presence_instances").await, 0);
+    assert_eq!(connection_status(&app, &agent).await, "OFFLINE");
+
+    // The instance's next heartbeat records itself and both connections again.
+    heartbeat_at(&app, chrono::Duration::zero()).await;
+    recorded_connections(&app, 2).await;
+    assert_eq!(app.count("presence_instances").await, 1);
+    assert_eq!(connection_status(&app, &agent).await, "ONLINE");
+}
+
+#[tokio::test]
 async fn set_presence_changes_ones_own_and_an_admin_may_change_anothers() {
     let app = app().await;
     let (agent, agent_token) = app.user_with_token("ann@acme.test", &["AGENT"]).await;

@@ -59,6 +59,7 @@ async fn fresh_database() -> (String, Option<tempfile::TempDir>) {
         let admin = Database::connect(&admin_url)
             .await
             .expect("connect to PostgreSQL");
+        drop_stale_databases(&admin).await;
         admin
             .execute_unprepared(&format!("CREATE DATABASE {name}"))
             .await
@@ -74,6 +75,42 @@ async fn fresh_database() -> (String, Option<tempfile::TempDir>) {
         let path = dir.path().join("test.db");
         (path.to_string_lossy().into_owned(), Some(dir))
     }
+}
+
+/// Drops, once per test binary, the test databases earlier runs left behind (a test's database
+/// lives as long as its app, which may still be running when the test ends, so tests do not drop
+/// their own). A database's name starts with its UUIDv7, whose first 48 bits are its creation
+/// time in milliseconds: those more than two hours old go.
+async fn drop_stale_databases(admin: &sea_orm::DatabaseConnection) {
+    static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    SWEPT
+        .get_or_init(|| async {
+            let cutoff = chrono::Utc::now().timestamp_millis() - 2 * 3600 * 1000;
+            let rows = admin
+                .query_all_raw(Statement::from_string(
+                    admin.get_database_backend(),
+                    "SELECT datname FROM pg_database WHERE datname LIKE 'sb_test_%'",
+                ))
+                .await
+                .unwrap_or_default();
+            for row in rows {
+                let Ok(name) = row.try_get::<String>("", "datname") else {
+                    continue;
+                };
+                let created = name
+                    .strip_prefix("sb_test_")
+                    .and_then(|hex| hex.get(..12))
+                    .and_then(|ms| i64::from_str_radix(ms, 16).ok());
+                if created.is_some_and(|ms| ms < cutoff) {
+                    let _ = admin
+                        .execute_unprepared(&format!(
+                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                        ))
+                        .await;
+                }
+            }
+        })
+        .await;
 }
 
 /// An organization with its owner's token.

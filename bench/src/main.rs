@@ -72,10 +72,6 @@ mod inbox;
 mod live;
 mod live_server;
 mod load;
-/// The server's allocator (`switchboard`'s binary uses the same, see there), so that the server
-/// measured in process and its plain references allocate as the real server does.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod metrics;
 mod pin;
